@@ -1,0 +1,1 @@
+"""Connectors: one per external system, all speaking the `Connector` protocol in base.py."""

@@ -1,0 +1,148 @@
+"""The HTTP client every REST connector shares: one session, timeouts, retries, rate limit.
+
+Retries use tenacity; a 429/503 with Retry-After waits what the server asked for. Only
+idempotent failures are retried: connection errors, 429 and 5xx. A 4xx is final and raised as
+RecordRejected with the system's own error text, so the caller can quarantine the record.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, Retrying
+
+from ledgerbridge.connectors.base import ConnectorError, RecordRejected
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class RetryableResponse(Exception):
+    def __init__(self, response: requests.Response):
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+def retry_after_seconds(response: requests.Response | None) -> float | None:
+    if response is None:
+        return None
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class RateLimiter:
+    """At most `per_second` calls per second, across threads (a token bucket of size 1 per slot)."""
+
+    def __init__(self, per_second: float | None):
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+class HttpClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        system: str,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        backoff_base: float = 0.2,
+        backoff_max: float = 30.0,
+        rate_per_second: float | None = None,
+        auth_refresh: Callable[[], Mapping[str, str]] | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.system = system
+        self.session = requests.Session()
+        self.session.headers.update(headers or {})
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.limiter = RateLimiter(rate_per_second)
+        self.auth_refresh = auth_refresh
+        self.calls = 0  # remote calls made, for benchmarks and metadata
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        response = error.response if isinstance(error, RetryableResponse) else None
+        asked = retry_after_seconds(response)
+        if asked is not None:
+            return min(asked, self.backoff_max)
+        return min(self.backoff_base * 2 ** (state.attempt_number - 1), self.backoff_max)
+
+    def request(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
+        """Send one call; `what` names the call and record for error messages (never secrets)."""
+        url = path if path.startswith("http") else f"{self.base_url}{path}"
+        kwargs.setdefault("timeout", self.timeout)
+        refreshed = False
+
+        def send() -> requests.Response:
+            nonlocal refreshed
+            self.limiter.wait()
+            self.calls += 1
+            response = self.session.request(method, url, **kwargs)
+            if response.status_code == 401 and self.auth_refresh and not refreshed:
+                refreshed = True
+                self.session.headers.update(self.auth_refresh())
+                self.calls += 1
+                response = self.session.request(method, url, **kwargs)
+            if response.status_code in RETRYABLE_STATUS:
+                raise RetryableResponse(response)
+            return response
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(
+                lambda e: isinstance(e, (RetryableResponse, requests.ConnectionError, requests.Timeout))
+            ),
+            reraise=True,
+        )
+        try:
+            response = retrying(send)
+        except RetryableResponse as exc:
+            raise ConnectorError(
+                f"{self.system}: {what} failed after {self.max_attempts} attempts: "
+                f"HTTP {exc.response.status_code} {short_body(exc.response)}",
+                status=exc.response.status_code,
+            ) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ConnectorError(f"{self.system}: {what} failed after {self.max_attempts} attempts: {type(exc).__name__}") from None
+        if response.status_code >= 400:
+            error_class = RecordRejected if 400 <= response.status_code < 500 else ConnectorError
+            raise error_class(
+                f"{self.system}: {what} was refused: HTTP {response.status_code} {short_body(response)}",
+                status=response.status_code,
+            )
+        return response
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def short_body(response: requests.Response, limit: int = 500) -> str:
+    text = response.text or ""
+    return text if len(text) <= limit else text[:limit] + "…"

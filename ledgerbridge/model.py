@@ -1,0 +1,234 @@
+"""The declarative entity model: the single description of every entity ledgerbridge moves.
+
+Tables (ledgerbridge.store), Dagster column schemas (assets/), base expectations
+(ledgerbridge.quality) and push payloads (ledgerbridge.mapping) are all derived from
+the `ENTITIES` below; nothing else describes an entity's fields.
+
+Values in a model record are plain Python: str, int, bool, Decimal (money and quantities),
+datetime.date. References to other entities carry the *remote id on the side the record came
+from* in staging tables, and the *hub id* in golden (hub_*) tables.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+from datetime import date
+
+
+class Kind(enum.StrEnum):
+    TEXT = "text"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    DATE = "date"
+    BOOLEAN = "boolean"
+    REFERENCE = "reference"  # id of a record of another entity (see Field.reference)
+
+
+class Owner(enum.StrEnum):
+    """Which side's value wins when both changed a field since the last sync."""
+
+    CRM = "crm"
+    ERP = "erp"
+    NEWEST = "newest"
+
+
+class Format(enum.StrEnum):
+    """Domain formats, validated by ledgerbridge.quality with the libraries of the field."""
+
+    VAT = "vat"  # VAT / company registration number (python-stdnum, per country)
+    EMAIL = "email"
+    PHONE = "phone"
+    COUNTRY = "country"  # ISO 3166-1 alpha-2
+    CURRENCY = "currency"  # ISO 4217
+    EAN = "ean"  # EAN/GTIN/GLN
+    IBAN = "iban"
+    URL = "url"
+
+
+PYTHON_TYPES: dict[Kind, type] = {
+    Kind.TEXT: str,
+    Kind.INTEGER: int,
+    Kind.DECIMAL: Decimal,
+    Kind.DATE: date,
+    Kind.BOOLEAN: bool,
+    Kind.REFERENCE: str,
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: Kind = Kind.TEXT
+    description: str = ""
+    max_length: int | None = None
+    required: bool = False
+    owner: Owner = Owner.CRM
+    format: Format | None = None
+    reference: str | None = None  # entity name, for Kind.REFERENCE
+    minimum: Decimal | int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.kind is Kind.REFERENCE) != (self.reference is not None):
+            raise ValueError(f"field {self.name!r}: a reference field names its entity, and only it")
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str  # plural, used in table and asset names: debtors -> crm_debtors, hub/debtors
+    description: str
+    fields: tuple[Field, ...]
+    # Natural keys the matching cascade tries, in order, for records not yet in the id map.
+    match_keys: tuple[str, ...] = ()
+    # The field that holds the entity's business number (customer number, item number, ...).
+    number_field: str | None = None
+    # For child entities (invoice lines): the reference field pointing at the parent.
+    parent_field: str | None = None
+    field_by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_name = {f.name: f for f in self.fields}
+        if len(by_name) != len(self.fields):
+            raise ValueError(f"entity {self.name!r} declares a field twice")
+        for key in (*self.match_keys, self.number_field, self.parent_field):
+            if key is not None and key not in by_name:
+                raise ValueError(f"entity {self.name!r}: {key!r} is not one of its fields")
+        object.__setattr__(self, "field_by_name", by_name)
+
+    def __getitem__(self, name: str) -> Field:
+        return self.field_by_name[name]
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def references(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.kind is Kind.REFERENCE)
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.reference for f in self.references if f.reference))
+
+
+MONEY = dict(kind=Kind.DECIMAL, owner=Owner.ERP)
+
+DEBTORS = Entity(
+    name="debtors",
+    description="Customers (role=debtor) and suppliers (role=creditor): the companies both systems know.",
+    fields=(
+        Field("number", description="The ERP's customer number", max_length=20, owner=Owner.ERP),
+        Field("name", description="Company name", max_length=255, required=True),
+        Field("street", description="Street name, without the house number", max_length=255),
+        Field("house_number", description="House number, with letter/floor", max_length=30),
+        Field("postcode", max_length=30),
+        Field("city", max_length=100),
+        Field("country", description="ISO 3166-1 alpha-2", max_length=2, format=Format.COUNTRY),
+        Field("vat_number", description="VAT / company registration number", max_length=40, format=Format.VAT),
+        Field("email", max_length=255, format=Format.EMAIL),
+        Field("phone", max_length=50, format=Format.PHONE),
+        Field("website", max_length=255, format=Format.URL),
+        Field("currency", description="ISO 4217", max_length=3, format=Format.CURRENCY, owner=Owner.ERP),
+        Field("payment_terms", description="The ERP's payment terms id", max_length=20, owner=Owner.ERP),
+        Field("customer_group", description="The ERP's customer group number", max_length=20, owner=Owner.ERP),
+        Field("role", description="debtor or creditor", max_length=10),
+        Field("crm_type", description="The CRM's organisation type (e.g. Customer, Prospect)", max_length=50),
+        Field("barred", kind=Kind.BOOLEAN, owner=Owner.ERP),
+    ),
+    match_keys=("number", "vat_number"),
+    number_field="number",
+)
+
+CONTACTS = Entity(
+    name="contacts",
+    description="Contact persons of a debtor.",
+    fields=(
+        Field("debtor_id", kind=Kind.REFERENCE, reference="debtors", required=True),
+        Field("name", max_length=255, required=True),
+        Field("email", max_length=255, format=Format.EMAIL),
+        Field("phone", max_length=50, format=Format.PHONE),
+        Field("mobile", max_length=50, format=Format.PHONE),
+        Field("title", max_length=100),
+    ),
+    match_keys=("email",),
+)
+
+ITEMS = Entity(
+    name="items",
+    description="Products and services sold.",
+    fields=(
+        Field("number", max_length=25, required=True, owner=Owner.ERP),
+        Field("name", max_length=300, required=True, owner=Owner.ERP),
+        Field("description", max_length=500, owner=Owner.ERP),
+        Field("unit", max_length=20, owner=Owner.ERP),
+        Field("unit_price", **MONEY),
+        Field("cost_price", **MONEY),
+        Field("ean", max_length=14, format=Format.EAN, owner=Owner.ERP),
+        Field("product_group", max_length=20, owner=Owner.ERP),
+        Field("barred", kind=Kind.BOOLEAN, owner=Owner.ERP),
+    ),
+    match_keys=("number", "ean"),
+    number_field="number",
+)
+
+INVOICES = Entity(
+    name="invoices",
+    description="Booked (and, CRM->ERP, draft) sales invoices.",
+    fields=(
+        Field("number", max_length=20, owner=Owner.ERP),
+        Field("debtor_id", kind=Kind.REFERENCE, reference="debtors", required=True, owner=Owner.ERP),
+        Field("invoice_date", kind=Kind.DATE, required=True, owner=Owner.ERP),
+        Field("due_date", kind=Kind.DATE, owner=Owner.ERP),
+        Field("currency", max_length=3, format=Format.CURRENCY, required=True, owner=Owner.ERP),
+        Field("net_amount", **MONEY),
+        Field("vat_amount", **MONEY),
+        Field("gross_amount", **MONEY),
+        Field("remainder", description="Amount still unpaid", **MONEY),
+        Field("heading", max_length=250, owner=Owner.ERP),
+        Field("status", description="draft or booked", max_length=10, owner=Owner.ERP),
+    ),
+    match_keys=("number",),
+    number_field="number",
+)
+
+INVOICE_LINES = Entity(
+    name="invoice_lines",
+    description="Lines of an invoice.",
+    fields=(
+        Field("invoice_id", kind=Kind.REFERENCE, reference="invoices", required=True, owner=Owner.ERP),
+        Field("line_number", kind=Kind.INTEGER, required=True, owner=Owner.ERP, minimum=1),
+        Field("item_id", kind=Kind.REFERENCE, reference="items", owner=Owner.ERP),
+        Field("description", max_length=2500, owner=Owner.ERP),
+        Field("quantity", **MONEY),
+        Field("unit_price", **MONEY),
+        Field("discount_percentage", **MONEY),
+        Field("net_amount", **MONEY),
+    ),
+    match_keys=("invoice_id", "line_number"),
+    parent_field="invoice_id",
+)
+
+PAYMENTS = Entity(
+    name="payments",
+    description="Payments received against invoices.",
+    fields=(
+        Field("invoice_id", kind=Kind.REFERENCE, reference="invoices", required=True, owner=Owner.ERP),
+        Field("debtor_id", kind=Kind.REFERENCE, reference="debtors", required=True, owner=Owner.ERP),
+        Field("payment_date", kind=Kind.DATE, required=True, owner=Owner.ERP),
+        Field("amount", required=True, **MONEY),
+        Field("currency", max_length=3, format=Format.CURRENCY, owner=Owner.ERP),
+    ),
+    match_keys=("invoice_id", "payment_date"),
+)
+
+ENTITIES: dict[str, Entity] = {
+    e.name: e for e in (DEBTORS, CONTACTS, ITEMS, INVOICES, INVOICE_LINES, PAYMENTS)
+}
+
+
+def entity(name: str) -> Entity:
+    try:
+        return ENTITIES[name]
+    except KeyError:
+        raise KeyError(f"unknown entity {name!r}; known: {', '.join(ENTITIES)}") from None
