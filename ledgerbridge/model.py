@@ -79,8 +79,9 @@ class Entity:
     name: str  # plural, used in table and asset names: debtors -> crm_debtors, hub/debtors
     description: str
     fields: tuple[Field, ...]
-    # Natural keys the matching cascade tries, in order, for records not yet in the id map.
-    match_keys: tuple[str, ...] = ()
+    # Natural keys the matching cascade tries, in order, for records not yet in the id map;
+    # each key is one field or several that match together (an invoice line: invoice + line number).
+    match_keys: tuple[tuple[str, ...], ...] = ()
     # The field that holds the entity's business number (customer number, item number, ...).
     number_field: str | None = None
     # For child entities (invoice lines): the reference field pointing at the parent.
@@ -91,7 +92,7 @@ class Entity:
         by_name = {f.name: f for f in self.fields}
         if len(by_name) != len(self.fields):
             raise ValueError(f"entity {self.name!r} declares a field twice")
-        for key in (*self.match_keys, self.number_field, self.parent_field):
+        for key in (*(k for keys in self.match_keys for k in keys), self.number_field, self.parent_field):
             if key is not None and key not in by_name:
                 raise ValueError(f"entity {self.name!r}: {key!r} is not one of its fields")
         object.__setattr__(self, "field_by_name", by_name)
@@ -136,7 +137,7 @@ DEBTORS = Entity(
         Field("crm_type", description="The CRM's organisation type (e.g. Customer, Prospect)", max_length=50),
         Field("barred", kind=Kind.BOOLEAN, owner=Owner.ERP),
     ),
-    match_keys=("number", "vat_number"),
+    match_keys=(("number",), ("vat_number",)),
     number_field="number",
 )
 
@@ -151,7 +152,7 @@ CONTACTS = Entity(
         Field("mobile", max_length=50, format=Format.PHONE),
         Field("title", max_length=100),
     ),
-    match_keys=("email",),
+    match_keys=(("debtor_id", "email"),),
 )
 
 ITEMS = Entity(
@@ -168,7 +169,7 @@ ITEMS = Entity(
         Field("product_group", max_length=20, owner=Owner.ERP),
         Field("barred", kind=Kind.BOOLEAN, owner=Owner.ERP),
     ),
-    match_keys=("number", "ean"),
+    match_keys=(("number",), ("ean",)),
     number_field="number",
 )
 
@@ -188,7 +189,7 @@ INVOICES = Entity(
         Field("heading", max_length=250, owner=Owner.ERP),
         Field("status", description="draft or booked", max_length=10, owner=Owner.ERP),
     ),
-    match_keys=("number",),
+    match_keys=(("number",),),
     number_field="number",
 )
 
@@ -205,7 +206,7 @@ INVOICE_LINES = Entity(
         Field("discount_percentage", **MONEY),
         Field("net_amount", **MONEY),
     ),
-    match_keys=("invoice_id", "line_number"),
+    match_keys=(("invoice_id", "line_number"),),
     parent_field="invoice_id",
 )
 
@@ -219,7 +220,7 @@ PAYMENTS = Entity(
         Field("amount", required=True, **MONEY),
         Field("currency", max_length=3, format=Format.CURRENCY, owner=Owner.ERP),
     ),
-    match_keys=("invoice_id", "payment_date"),
+    match_keys=(("invoice_id", "payment_date", "amount"),),
 )
 
 ENTITIES: dict[str, Entity] = {

@@ -1,0 +1,223 @@
+"""The assets of one entity. Each body reads a resource, calls the engine, returns metadata.
+
+    crm/<entity>, erp/<entity>      pull (incremental by cursor; `full` re-reads everything)
+    hub/<entity>                    reconcile both sides into golden records
+    plan/erp_<entity>               planned writes + the blocking `quality_gate` check
+    push/erp_<entity>               writes through the outbox
+    plan/crm_<entity>, push/crm_<entity>   the same towards the CRM, after the ERP push
+                                    (so a number the ERP assigned is written back in the same run)
+"""
+
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Config,
+    MaterializeResult,
+    RetryPolicy,
+    Backoff,
+    Jitter,
+    asset,
+)
+
+from ledgerbridge.config import SyncConfig
+from ledgerbridge.model import Entity
+from ledgerbridge.model import entity as model_entity
+from ledgerbridge.store import hub_table_name, staging_table_name
+from ledgerbridge.sync.gate import apply_gate
+from ledgerbridge.sync.plan import plan_push
+from ledgerbridge.sync.pull import pull
+from ledgerbridge.sync.push import push
+from ledgerbridge.sync.reconcile import reconcile
+
+from assets.metadata import markdown_table, table_metadata
+
+# Remote APIs are flaky; the connectors already retry single calls, this retries a whole step.
+REMOTE_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+
+
+class PullConfig(Config):
+    full: bool = False  # ignore the cursor and read every record (the nightly reconcile)
+
+
+class PushConfig(Config):
+    dry_run: bool = False  # plan and check only; nothing is written to the remote system
+
+
+def key(stage: str, name: str) -> AssetKey:
+    return AssetKey([stage, name])
+
+
+def pull_asset(entity: Entity, side: str) -> AssetsDefinition:
+    table = staging_table_name(side, entity.name)
+
+    @asset(
+        key=key(side, entity.name),
+        group_name=entity.name,
+        kinds={"python", "sql"},
+        description=f"{entity.name} as pulled from the {side.upper()} (table {table}).",
+        required_resource_keys={"hub", side},
+        retry_policy=REMOTE_RETRY,
+    )
+    def _pull(context: AssetExecutionContext, config: PullConfig) -> MaterializeResult:
+        store = context.resources.hub.store
+        connector = getattr(context.resources, side).connector()
+        try:
+            result = pull(store, connector, side, entity.name, full=config.full)
+        finally:
+            connector.close()
+        return MaterializeResult(
+            metadata=table_metadata(
+                store, table, entity, "staging",
+                pulled=result.pulled, chunks=result.chunks, cursor=result.cursor or "",
+                api_calls=getattr(getattr(connector, "http", None), "calls", 0),
+                unconvertible=len(result.unconvertible),
+            )
+        )
+
+    return _pull
+
+
+def hub_asset(entity: Entity) -> AssetsDefinition:
+    table = hub_table_name(entity.name)
+    deps = [key("crm", entity.name), key("erp", entity.name)] + [key("hub", ref) for ref in entity.depends_on]
+
+    @asset(
+        key=key("hub", entity.name),
+        deps=deps,
+        group_name=entity.name,
+        kinds={"sql"},
+        description=f"Reconciled {entity.name} (table {table}): matched, merged by field owner.",
+        required_resource_keys={"hub", "sync_config"},
+    )
+    def _reconcile(context: AssetExecutionContext) -> MaterializeResult:
+        store = context.resources.hub.store
+        result = reconcile(store, context.resources.sync_config.config, entity.name, run_id=context.run_id)
+        return MaterializeResult(
+            metadata=table_metadata(
+                store, table, entity, "hub",
+                changed=result.changed, echoes=result.echoes, new_records=result.created,
+                updated_records=result.updated, matched={k: v for k, v in result.matched.items()},
+                match_suggestions=result.suggestions, conflicts=len(result.conflicts),
+                conflict_preview=markdown_table(
+                    result.conflicts, ["hub_id", "field", "crm_value", "erp_value", "winner"]
+                ),
+            )
+        )
+
+    return _reconcile
+
+
+def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
+    name = f"{side}_{entity.name}"
+    deps = [key("hub", entity.name)] + [key("push", f"{side}_{ref}") for ref in entity.depends_on]
+    if side == "crm":
+        deps.append(key("push", f"erp_{entity.name}"))  # ERP-assigned numbers first
+    gate_spec = AssetCheckSpec(
+        "quality_gate",
+        asset=key("plan", name),
+        blocking=True,
+        description="Holds back records that fail the checks; blocks the push when too many do.",
+    )
+
+    @asset(
+        key=key("plan", name),
+        deps=deps,
+        group_name=entity.name,
+        kinds={"sql"},
+        description=f"Writes planned towards the {side.upper()} for {entity.name} (outbox rows 'planned').",
+        required_resource_keys={"hub", "sync_config", side},
+        check_specs=[gate_spec],
+    )
+    def _plan(context: AssetExecutionContext) -> MaterializeResult:
+        store = context.resources.hub.store
+        sync_config: SyncConfig = context.resources.sync_config.config
+        connector = getattr(context.resources, side).connector()
+        try:
+            limits = connector.limits(entity.name)
+        finally:
+            connector.close()
+        plan = plan_push(store, sync_config, entity.name, side)
+        gate = apply_gate(
+            store, plan, limits, threshold=sync_config.quality.block_threshold, run_id=context.run_id
+        )
+        held = gate.held_back()
+        check = AssetCheckResult(
+            check_name="quality_gate",
+            passed=not gate.blocked,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "planned": len(gate.planned),
+                "held_back": len(gate.held),
+                "released": gate.released,
+                "bad_share": round(gate.report.bad_share, 4),
+                "threshold": sync_config.quality.block_threshold,
+                "counts_by_reason": gate.report.counts_by_reason(),
+                "held_back_preview": markdown_table(
+                    [{**h, "reasons": "; ".join(h["reasons"])} for h in held], ["record", "target", "reasons"]
+                ),
+            },
+        )
+        return MaterializeResult(
+            metadata={
+                "creates": sum(w.operation == "create" for w in gate.planned),
+                "updates": sum(w.operation == "update" for w in gate.planned),
+                "unchanged": plan.unchanged,
+                "not_created": plan.not_created,
+                "waiting_for_parent": len(plan.waiting),
+                "held_back": len(gate.held),
+            },
+            check_results=[check],
+        )
+
+    return _plan
+
+
+def push_asset(entity: Entity, side: str) -> AssetsDefinition:
+    name = f"{side}_{entity.name}"
+
+    @asset(
+        key=key("push", name),
+        deps=[key("plan", name)],
+        group_name=entity.name,
+        kinds={"python"},
+        description=f"{entity.name} written to the {side.upper()} through the outbox.",
+        required_resource_keys={"hub", side},
+        retry_policy=REMOTE_RETRY,
+    )
+    def _push(context: AssetExecutionContext, config: PushConfig) -> MaterializeResult:
+        store = context.resources.hub.store
+        if config.dry_run:
+            return MaterializeResult(metadata={"dry_run": True, "created": 0, "updated": 0})
+        connector = getattr(context.resources, side).connector()
+        try:
+            result = push(store, connector, side, entity.name, run_id=context.run_id)
+        finally:
+            connector.close()
+        return MaterializeResult(
+            metadata={
+                "created": result.created,
+                "updated": result.updated,
+                "failed": len(result.failed),
+                "failures": markdown_table(result.failed, ["record", "error"]),
+            }
+        )
+
+    return _push
+
+
+def entity_assets(entity_name: str) -> list[AssetsDefinition]:
+    entity = model_entity(entity_name)
+    return [
+        pull_asset(entity, "crm"),
+        pull_asset(entity, "erp"),
+        hub_asset(entity),
+        plan_asset(entity, "erp"),
+        push_asset(entity, "erp"),
+        plan_asset(entity, "crm"),
+        push_asset(entity, "crm"),
+    ]

@@ -1,0 +1,166 @@
+"""The sync configuration: one YAML file, validated with pydantic.
+
+Secrets are never written in the file: a credential names the environment variable that holds
+it (`api_key_env: WEBCRM_API_KEY`), and is read only when a connector is built. Errors name the
+key path and the problem; they never contain a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ledgerbridge.model import ENTITIES, Owner
+
+
+class ConfigError(Exception):
+    pass
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SystemConfig(Strict):
+    system: Literal["webcrm", "economic"]
+    base_url: str
+    # name -> environment variable holding the secret (e.g. api_key: WEBCRM_API_KEY)
+    secrets: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    rate_per_second: float | None = None
+    timeout_seconds: float = 30.0
+
+    @field_validator("secrets")
+    @classmethod
+    def env_names_only(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, env in value.items():
+            if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", env):
+                raise ValueError(
+                    f"secrets.{name} must name an environment variable (like WEBCRM_API_KEY), not hold the secret itself"
+                )
+        return value
+
+    def secret(self, name: str) -> str:
+        env = self.secrets.get(name)
+        if env is None:
+            raise ConfigError(f"{self.system}: secrets.{name} is not configured")
+        value = os.environ.get(env)
+        if not value:
+            raise ConfigError(f"{self.system}: environment variable {env} (secrets.{name}) is not set")
+        return value
+
+
+CreationTrigger = Literal["always", "first_invoice"] | str  # or a filter like "crm_type == 'Customer'"
+_FILTER = re.compile(r"^\s*(?P<field>\w+)\s*(?P<op>==|!=)\s*'(?P<value>[^']*)'\s*$")
+
+
+class EntityConfig(Strict):
+    enabled: bool = True
+    direction: Literal["both", "crm_to_erp", "erp_to_crm"] = "both"
+    default_owner: Owner | None = None  # None: each field's owner from the model
+    owners: dict[str, Owner] = Field(default_factory=dict)
+    number_policy: Literal["crm", "erp", "hub"] = "erp"
+    number_range: tuple[int, int] | None = None
+    create_in_erp: CreationTrigger = "always"
+    create_in_crm: CreationTrigger = "always"
+    schedule: str | None = None  # cron for the periodic ERP -> CRM pull
+
+    @field_validator("create_in_erp", "create_in_crm")
+    @classmethod
+    def trigger_form(cls, value: str) -> str:
+        if value in ("always", "first_invoice", "never") or _FILTER.match(value):
+            return value
+        raise ValueError("must be 'always', 'never', 'first_invoice' or a filter like \"crm_type == 'Customer'\"")
+
+    @model_validator(mode="after")
+    def hub_policy_needs_range(self) -> "EntityConfig":
+        if self.number_policy == "hub" and not self.number_range:
+            raise ValueError("number_policy 'hub' needs number_range: [first, last]")
+        return self
+
+
+class HubConfig(Strict):
+    url: str | None = None  # sqlalchemy URL without a password
+    url_env: str | None = None  # or: environment variable holding the full URL (with password)
+
+    def resolved_url(self, default: str) -> str:
+        if self.url_env:
+            value = os.environ.get(self.url_env)
+            if not value:
+                raise ConfigError(f"hub: environment variable {self.url_env} (hub.url_env) is not set")
+            return value
+        return self.url or default
+
+
+class QualityConfig(Strict):
+    block_threshold: float = Field(0.2, ge=0, le=1)
+
+
+class SyncConfig(Strict):
+    crm: SystemConfig
+    erp: SystemConfig
+    hub: HubConfig = HubConfig()
+    quality: QualityConfig = QualityConfig()
+    entities: dict[str, EntityConfig] = Field(default_factory=lambda: {"debtors": EntityConfig()})
+
+    @field_validator("entities")
+    @classmethod
+    def known_entities(cls, value: dict[str, EntityConfig]) -> dict[str, EntityConfig]:
+        for name, entity_config in value.items():
+            if name not in ENTITIES:
+                raise ValueError(f"unknown entity {name!r}; known: {', '.join(ENTITIES)}")
+            for field_name in entity_config.owners:
+                if field_name not in ENTITIES[name].field_by_name:
+                    raise ValueError(f"{name}.owners: {field_name!r} is not a field of {name}")
+        return value
+
+    def owner_of(self, entity: str, field_name: str) -> Owner:
+        entity_config = self.entities.get(entity, EntityConfig())
+        if field_name in entity_config.owners:
+            return entity_config.owners[field_name]
+        return entity_config.default_owner or ENTITIES[entity][field_name].owner
+
+    def entity(self, name: str) -> EntityConfig:
+        return self.entities.get(name, EntityConfig(enabled=False))
+
+
+def parse_config(data: dict, source: str = "config") -> SyncConfig:
+    try:
+        return SyncConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{source}: {problems}") from None
+
+
+def load_config(path: str | Path) -> SyncConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return parse_config(data, str(path))
+
+
+def trigger_allows(trigger: str, values: dict) -> bool | None:
+    """Whether a creation trigger lets a record be created now; None means 'decided elsewhere'."""
+    if trigger == "always":
+        return True
+    if trigger == "never":
+        return False
+    match = _FILTER.match(trigger)
+    if match:
+        actual = values.get(match["field"])
+        equal = (str(actual) if actual is not None else "").casefold() == match["value"].casefold()
+        return equal if match["op"] == "==" else not equal
+    return None

@@ -1,0 +1,149 @@
+"""Generated companies for the demo: Danish, Swiss and Norwegian, some on both sides, some broken.
+
+The split mirrors a first sync at a real company: most customers exist in only one system, a
+good share exist in both (the CRM storing the ERP number for some, only the same VAT number for
+others, and a few only look alike: those become match suggestions, never merges), and a few
+records carry the mistakes the quality gate must hold back.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from faker import Faker
+
+LOCALES = {"DK": "da_DK", "CH": "de_CH", "NO": "nb_NO"}
+CURRENCY = {"DK": "DKK", "CH": "CHF", "NO": "NOK"}
+LEGAL_FORMS = {"DK": ["A/S", "ApS", "I/S"], "CH": ["AG", "GmbH", "SA"], "NO": ["AS", "ASA", "ANS"]}
+
+
+def _mod11_check(digits: list[int], weights: list[int]) -> int | None:
+    remainder = sum(d * w for d, w in zip(digits, weights)) % 11
+    check = (11 - remainder) % 11
+    return None if check == 10 else check
+
+
+def vat_number(country: str, rng: random.Random) -> str:
+    """A VAT / company number with a correct check digit (validated by python-stdnum in tests)."""
+    while True:
+        if country == "DK":  # CVR: 8 digits, weights 2765432 1, sum % 11 == 0
+            digits = [rng.randint(1, 9)] + [rng.randint(0, 9) for _ in range(6)]
+            check = _mod11_check(digits, [2, 7, 6, 5, 4, 3, 2])
+            if check is not None:
+                return "DK" + "".join(map(str, digits + [check]))
+        elif country == "NO":  # organisasjonsnummer: 9 digits, weights 32765432
+            digits = [rng.choice([8, 9])] + [rng.randint(0, 9) for _ in range(7)]
+            check = _mod11_check(digits, [3, 2, 7, 6, 5, 4, 3, 2])
+            if check is not None:
+                return "NO" + "".join(map(str, digits + [check])) + "MVA"
+        else:  # CH UID: CHE + 8 digits + check, weights 54327654
+            digits = [rng.randint(1, 9)] + [rng.randint(0, 9) for _ in range(7)]
+            check = _mod11_check(digits, [5, 4, 3, 2, 7, 6, 5, 4])
+            if check is not None:
+                number = "".join(map(str, digits + [check]))
+                return f"CHE-{number[:3]}.{number[3:6]}.{number[6:]} MWST"
+
+
+def break_check_digit(vat: str) -> str:
+    digits = [i for i, c in enumerate(vat) if c.isdigit()]
+    position = digits[-1]
+    return vat[:position] + str((int(vat[position]) + 1) % 10) + vat[position + 1 :]
+
+
+@dataclass
+class DemoData:
+    crm_only: list[dict[str, Any]] = field(default_factory=list)
+    erp_only: list[dict[str, Any]] = field(default_factory=list)
+    # the same company on both sides: (crm values, erp values, how they can be matched)
+    pairs: list[tuple[dict[str, Any], dict[str, Any], str]] = field(default_factory=list)
+    broken: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (crm values, what is wrong)
+
+
+def company(country: str, fake: Faker, rng: random.Random) -> dict[str, Any]:
+    name = f"{fake.last_name()} {rng.choice(['Consult', 'Trading', 'Tech', 'Bygg', 'Design', 'Logistik', 'Food'])}"
+    street = fake.street_name()
+    return {
+        "name": f"{name} {rng.choice(LEGAL_FORMS[country])}",
+        "street": street,
+        "house_number": str(rng.randint(1, 180)),
+        "postcode": fake.postcode(),
+        "city": fake.city(),
+        "country": country,
+        "vat_number": vat_number(country, rng),
+        "email": f"info@{name.split()[0].lower().encode('ascii', 'ignore').decode() or 'firma'}{rng.randint(1, 999)}.example",
+        "phone": {"DK": "+45 ", "CH": "+41 44 ", "NO": "+47 "}[country] + f"{rng.randint(20000000, 99999999)}"[: 8 if country != "CH" else 7],
+        "crm_type": "Customer",
+    }
+
+
+def erp_view(values: dict[str, Any]) -> dict[str, Any]:
+    """The same company as the ERP knows it: with currency and terms, without CRM-only fields."""
+    erp = {k: v for k, v in values.items() if k != "crm_type"}
+    erp["currency"] = CURRENCY[values["country"]]
+    erp["payment_terms"] = "1"
+    erp["customer_group"] = "1"
+    return erp
+
+
+def generate(companies: int = 300, seed: int = 7) -> DemoData:
+    rng = random.Random(seed)
+    fakers = {country: Faker(locale) for country, locale in LOCALES.items()}
+    for index, fake in enumerate(fakers.values()):
+        fake.seed_instance(seed + index)
+    data = DemoData()
+    countries = list(LOCALES)
+    n_broken = max(6, companies // 25)
+    n_pairs = companies // 4
+    n_erp_only = companies // 4
+    for i in range(companies):
+        country = countries[i % 3]
+        values = company(country, fakers[country], rng)
+        if i < n_broken:
+            data.broken.append(_broken(values, i))
+        elif i < n_broken + n_pairs:
+            data.pairs.append(_pair(values, i, rng))
+        elif i < n_broken + n_pairs + n_erp_only:
+            data.erp_only.append(erp_view(values))
+        else:
+            if rng.random() < 0.2:
+                values["crm_type"] = "Prospect"  # not a customer yet: stays in the CRM
+            data.crm_only.append(values)
+    return data
+
+
+def _pair(values: dict[str, Any], i: int, rng: random.Random) -> tuple[dict[str, Any], dict[str, Any], str]:
+    erp = erp_view(values)
+    crm = dict(values)
+    how = ("number", "vat_number", "fuzzy")[i % 3]
+    if how == "vat_number":
+        crm["vat_number"] = crm["vat_number"].replace("DK", "").replace("MVA", "")  # spelled differently
+        if rng.random() < 0.5:
+            crm["phone"] = None  # and the CRM lacks a field the ERP has
+    elif how == "fuzzy":
+        crm["vat_number"] = None
+        erp["vat_number"] = None
+        crm["name"] = crm["name"].upper().replace(" A/S", " AS").replace(" AG", "")  # looks alike only
+    return crm, erp, how
+
+
+def _broken(values: dict[str, Any], i: int) -> tuple[dict[str, Any], str]:
+    problem = i % 6
+    if problem == 0:
+        values["vat_number"] = break_check_digit(values["vat_number"])
+        return values, "VAT number with a wrong check digit"
+    if problem == 1:
+        values["country"] = {"CH": "Schweiz", "DK": "Danmark", "NO": "Norge"}[values["country"]]
+        return values, "country written as a name, not an ISO code"
+    if problem == 2:
+        values["email"] = "kontakt@"
+        return values, "e-mail without a domain"
+    if problem == 3:
+        values["name"] = "   "
+        return values, "empty company name"
+    if problem == 4:
+        values["phone"] = "call me maybe"
+        return values, "phone number that is no number"
+    values["name"] = values["name"] + " \x07Holding"
+    return values, "control character in the name"

@@ -1,0 +1,296 @@
+"""The hub store: one SQLAlchemy database holding staging, golden and sync-state tables.
+
+Every entity table is derived from ledgerbridge.model. SQLite (a file) is the embedded default;
+PostgreSQL is used by giving a postgresql+psycopg:// URL. Text columns are unbounded on purpose:
+staging must hold whatever a source sends (an over-long name is stored, then held back by the
+quality gate); the model's max lengths live in the column schema metadata and the checks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from ledgerbridge.model import ENTITIES, Entity, Kind
+
+SIDES = ("crm", "erp")
+
+COLUMN_TYPES: dict[Kind, Any] = {
+    Kind.TEXT: sa.Text,
+    Kind.INTEGER: sa.BigInteger,
+    Kind.DECIMAL: lambda: sa.Numeric(18, 4, asdecimal=True),
+    Kind.DATE: sa.Date,
+    Kind.BOOLEAN: sa.Boolean,
+    Kind.REFERENCE: sa.Text,
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def model_columns(entity: Entity) -> list[sa.Column]:
+    return [
+        sa.Column(f.name, COLUMN_TYPES[f.kind](), nullable=True, comment=f.description or None)
+        for f in entity.fields
+    ]
+
+
+def staging_table_name(side: str, entity: str) -> str:
+    return f"{side}_{entity}"
+
+
+def hub_table_name(entity: str) -> str:
+    return f"hub_{entity}"
+
+
+def build_metadata() -> sa.MetaData:
+    metadata = sa.MetaData()
+    ts = lambda name, **kw: sa.Column(name, sa.DateTime(timezone=True), **kw)  # noqa: E731
+    for entity in ENTITIES.values():
+        for side in SIDES:
+            sa.Table(
+                staging_table_name(side, entity.name),
+                metadata,
+                sa.Column("remote_id", sa.Text, primary_key=True),
+                *model_columns(entity),
+                ts("remote_updated_at"),
+                sa.Column("content_hash", sa.String(64), nullable=False),
+                ts("pulled_at", nullable=False),
+                comment=f"{entity.description} As last pulled from the {side.upper()}.",
+            )
+        sa.Table(
+            hub_table_name(entity.name),
+            metadata,
+            sa.Column("hub_id", sa.String(32), primary_key=True),
+            *model_columns(entity),
+            ts("created_at", nullable=False),
+            ts("updated_at", nullable=False),
+            comment=f"{entity.description} Reconciled (golden) records.",
+        )
+
+    sa.Table(
+        "id_map",
+        metadata,
+        sa.Column("entity", sa.String(40), primary_key=True),
+        sa.Column("hub_id", sa.String(32), primary_key=True),
+        sa.Column("system", sa.String(40), primary_key=True),
+        sa.Column("remote_id", sa.Text, nullable=False),
+        ts("linked_at", nullable=False),
+        sa.Column("linked_by", sa.String(40), nullable=False),  # how: created, number, vat, ...
+        sa.UniqueConstraint("entity", "system", "remote_id", name="uq_id_map_remote"),
+    )
+    sa.Table(
+        "sync_state",
+        metadata,
+        sa.Column("entity", sa.String(40), primary_key=True),
+        sa.Column("hub_id", sa.String(32), primary_key=True),
+        sa.Column("system", sa.String(40), primary_key=True),
+        # hash of the record as the system stored it after our write (its echo will match this)
+        sa.Column("last_pushed_hash", sa.String(64)),
+        # hash of the payload we sent (the same intent is never sent twice)
+        sa.Column("last_sent_hash", sa.String(64)),
+        ts("last_pushed_at"),
+        sa.Column("last_seen_hash", sa.String(64)),
+        ts("last_seen_at"),
+    )
+    sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(64)),
+        sa.Column("entity", sa.String(40), nullable=False),
+        sa.Column("hub_id", sa.String(32), nullable=False),
+        sa.Column("system", sa.String(40), nullable=False),
+        sa.Column("operation", sa.String(10), nullable=False),  # create | update
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("payload_hash", sa.String(64), nullable=False),
+        sa.Column("status", sa.String(10), nullable=False),  # pending | sent | confirmed | failed
+        sa.Column("attempts", sa.Integer, nullable=False, default=0),
+        sa.Column("last_error", sa.Text),
+        sa.Column("remote_id", sa.Text),
+        ts("created_at", nullable=False),
+        ts("updated_at", nullable=False),
+        sa.Index("ix_outbox_open", "entity", "system", "status"),
+    )
+    sa.Table(
+        "quarantine",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("entity", sa.String(40), nullable=False),
+        sa.Column("record_key", sa.String(64), nullable=False),
+        sa.Column("target", sa.String(40), nullable=False),
+        sa.Column("field", sa.String(80), nullable=False),
+        sa.Column("check_name", sa.String(120), nullable=False),
+        sa.Column("value", sa.Text),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("record_label", sa.Text),  # the record's name/number, so a person can find it
+        ts("first_seen", nullable=False),
+        ts("last_seen", nullable=False),
+        ts("resolved_at"),
+        sa.UniqueConstraint("entity", "record_key", "target", "field", "check_name", name="uq_quarantine_finding"),
+    )
+    sa.Table(
+        "conflicts",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(64)),
+        sa.Column("entity", sa.String(40), nullable=False),
+        sa.Column("hub_id", sa.String(32), nullable=False),
+        sa.Column("field", sa.String(80), nullable=False),
+        sa.Column("crm_value", sa.Text),
+        sa.Column("erp_value", sa.Text),
+        ts("crm_updated_at"),
+        ts("erp_updated_at"),
+        sa.Column("winner", sa.String(10), nullable=False),
+        ts("detected_at", nullable=False),
+    )
+    sa.Table(
+        "audit_log",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(64)),
+        sa.Column("entity", sa.String(40), nullable=False),
+        sa.Column("hub_id", sa.String(32), nullable=False),
+        sa.Column("system", sa.String(40), nullable=False),
+        sa.Column("operation", sa.String(10), nullable=False),
+        sa.Column("before", sa.Text),
+        sa.Column("after", sa.Text),
+        ts("at", nullable=False),
+    )
+    sa.Table(
+        "cursors",
+        metadata,
+        sa.Column("system", sa.String(40), primary_key=True),
+        sa.Column("entity", sa.String(40), primary_key=True),
+        sa.Column("cursor", sa.Text),
+        ts("updated_at", nullable=False),
+    )
+    sa.Table(
+        "inbox",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("system", sa.String(40), nullable=False),
+        sa.Column("entity", sa.String(40)),
+        sa.Column("event", sa.String(80)),
+        sa.Column("remote_id", sa.Text),
+        sa.Column("payload", sa.Text),
+        ts("received_at", nullable=False),
+    )
+    sa.Table(
+        "match_candidates",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("entity", sa.String(40), nullable=False),
+        sa.Column("crm_remote_id", sa.Text, nullable=False),
+        sa.Column("erp_remote_id", sa.Text, nullable=False),
+        sa.Column("score", sa.Float, nullable=False),
+        sa.Column("evidence", sa.Text),
+        sa.Column("status", sa.String(10), nullable=False),  # suggested | accepted | rejected
+        ts("suggested_at", nullable=False),
+        ts("decided_at"),
+        sa.UniqueConstraint("entity", "crm_remote_id", "erp_remote_id", name="uq_match_candidate"),
+    )
+    return metadata
+
+
+METADATA = build_metadata()
+T = METADATA.tables
+
+
+def staging(side: str, entity: str) -> sa.Table:
+    return T[staging_table_name(side, entity)]
+
+
+def hub(entity: str) -> sa.Table:
+    return T[hub_table_name(entity)]
+
+
+def to_json(values: Mapping[str, Any]) -> str:
+    return json.dumps(values, default=json_default, sort_keys=True, ensure_ascii=False)
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return canonical_decimal(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def canonical_decimal(value: Decimal) -> str:
+    # 10, 10.0 and 10.0000 (what Numeric(18, 4) gives back) must hash alike.
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def dialect_insert(conn: Connection, table: sa.Table):
+    """INSERT with ON CONFLICT support, for the two dialects the hub runs on."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+class HubStore:
+    """Connections and set-based writes to the hub database."""
+
+    def __init__(self, url: str, *, echo: bool = False):
+        self.url = url
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if url.startswith("sqlite"):
+            # Several threads (the Dagster in-process executor, the webhook receiver) share the file.
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine: Engine = sa.create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def create_all(self) -> None:
+        METADATA.create_all(self.engine)
+
+    def drop_all(self) -> None:
+        METADATA.drop_all(self.engine)
+
+    def begin(self):
+        return self.engine.begin()
+
+    def connect(self):
+        return self.engine.connect()
+
+    def upsert(self, conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], keys: Iterable[str]) -> int:
+        """Insert or update `rows` in one statement per batch (no row-by-row round trips)."""
+        if not rows:
+            return 0
+        keys = list(keys)
+        insert = dialect_insert(conn, table)
+        columns = [c for c in rows[0] if c not in keys]
+        statement = (
+            insert.on_conflict_do_update(index_elements=keys, set_={c: insert.excluded[c] for c in columns})
+            if columns
+            else insert.on_conflict_do_nothing(index_elements=keys)
+        )
+        conn.execute(statement, list(rows))
+        return len(rows)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def table_counts(self) -> dict[str, int]:
+        with self.connect() as conn:
+            return {name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for name, t in T.items()}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,1 @@
+"""The sync road, free of Dagster: pull -> reconcile -> plan + check -> push."""

@@ -1,0 +1,135 @@
+"""The whole road for one or more entities, for the CLI and the demo (Dagster runs the same steps
+as separate assets, see assets/)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from ledgerbridge.config import SyncConfig
+from ledgerbridge.connectors.base import Connector
+from ledgerbridge.model import ENTITIES
+from ledgerbridge.store import HubStore, hub
+from ledgerbridge.sync.gate import GateResult, apply_gate
+from ledgerbridge.sync.plan import Plan, plan_push
+from ledgerbridge.sync.pull import PullResult, pull
+from ledgerbridge.sync.push import PushResult, push
+from ledgerbridge.sync.reconcile import ReconcileResult, reconcile
+
+# ERP first: a number the ERP assigns on create is written back to the CRM in the same run.
+PUSH_ORDER = ("erp", "crm")
+
+
+@dataclass
+class EntitySummary:
+    entity: str
+    pulled: int = 0
+    matched: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    held_back: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: int = 0
+    suggestions: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    planned: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would be written
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pulled": self.pulled,
+            "matched": self.matched,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "held_back": len(self.held_back),
+            "held_back_records": self.held_back,
+            "conflicts": self.conflicts,
+            "match_suggestions": self.suggestions,
+            "failed": self.failed,
+            "blocked": self.blocked,
+            **({"planned": self.planned} if self.planned else {}),
+        }
+
+
+def enabled_entities(config: SyncConfig) -> list[str]:
+    """The configured entities in dependency order (debtors before their contacts and invoices)."""
+    return [name for name in ENTITIES if config.entity(name).enabled]
+
+
+class SyncEngine:
+    def __init__(self, config: SyncConfig, store: HubStore, connectors: dict[str, Connector]):
+        self.config = config
+        self.store = store
+        self.connectors = connectors  # side ("crm"/"erp") -> connector
+
+    def pull(self, side: str, entity: str, *, full: bool = False) -> PullResult:
+        return pull(self.store, self.connectors[side], side, entity, full=full)
+
+    def reconcile(self, entity: str, run_id: str | None = None) -> ReconcileResult:
+        return reconcile(self.store, self.config, entity, run_id=run_id)
+
+    def plan(self, side: str, entity: str, *, run_id: str | None = None, record: bool = True) -> tuple[Plan, GateResult]:
+        plan = plan_push(self.store, self.config, entity, side)
+        limits = self.connectors[side].limits(entity)
+        gate = apply_gate(
+            self.store, plan, limits, threshold=self.config.quality.block_threshold, run_id=run_id, record=record
+        )
+        return plan, gate
+
+    def push(self, side: str, entity: str, *, run_id: str | None = None) -> PushResult:
+        return push(self.store, self.connectors[side], side, entity, run_id=run_id)
+
+    def run(
+        self, entities: list[str] | None = None, *, dry_run: bool = False, full: bool = False, run_id: str | None = None
+    ) -> dict[str, EntitySummary]:
+        run_id = run_id or uuid.uuid4().hex
+        summaries: dict[str, EntitySummary] = {}
+        for entity in entities or enabled_entities(self.config):
+            summary = EntitySummary(entity)
+            for side in ("crm", "erp"):
+                summary.pulled += self.pull(side, entity, full=full).pulled
+            reconciled = self.reconcile(entity, run_id)
+            summary.matched = sum(reconciled.matched.values())
+            summary.conflicts = len(reconciled.conflicts)
+            summary.suggestions = reconciled.suggestions
+            written: set[str] = set()
+            held: set[str] = set()
+            for side in PUSH_ORDER:
+                plan, gate = self.plan(side, entity, run_id=run_id, record=not dry_run)
+                summary.held_back.extend(gate.held_back())
+                held.update(w.hub_id for w in gate.held)
+                if gate.blocked:
+                    summary.blocked.append(
+                        f"{gate.system}: {gate.report.bad_share:.0%} of planned writes failed the checks "
+                        f"(threshold {self.config.quality.block_threshold:.0%}); nothing was pushed"
+                    )
+                    continue
+                if dry_run:
+                    summary.planned.extend(_describe(w) for w in gate.planned)
+                    continue
+                pushed = self.push(side, entity, run_id=run_id)
+                summary.created += pushed.created
+                summary.updated += pushed.updated
+                summary.failed.extend(pushed.failed)
+                written.update(w.hub_id for w in gate.planned)
+            summary.unchanged = max(0, _hub_count(self.store, entity) - len(written | held))
+            summaries[entity] = summary
+        return summaries
+
+
+def _describe(write: Any) -> dict[str, Any]:
+    return {
+        "operation": write.operation,
+        "system": write.system,
+        "record": write.label or write.hub_id,
+        "changes": {name: {"from": before, "to": after} for name, (before, after) in write.diff.items()},
+    }
+
+
+def _hub_count(store: HubStore, entity: str) -> int:
+    with store.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(hub(entity))).scalar_one()

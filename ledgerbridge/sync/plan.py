@@ -1,0 +1,199 @@
+"""Plan: the writes one target system needs so that it agrees with the hub.
+
+A hub record becomes a write only when the target's copy differs on a field the target holds,
+and the payload differs from the last one we sent (so a target that stores a value in its own
+way never sets off the same write again). New records obey the entity's creation trigger and
+number policy. The plan is checked by the quality gate (ledgerbridge.sync.gate) before any push.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from ledgerbridge.config import SyncConfig, trigger_allows
+from ledgerbridge.model import Entity
+from ledgerbridge.model import entity as model_entity
+from ledgerbridge.store import T, HubStore, hub, staging
+from ledgerbridge.sync.records import content_hash
+from ledgerbridge.systems import mapped_fields
+
+OTHER_SIDE = {"crm": "erp", "erp": "crm"}
+BLOCKED_DIRECTION = {"erp": "erp_to_crm", "crm": "crm_to_erp"}
+
+
+@dataclass
+class PlannedWrite:
+    entity: str
+    hub_id: str
+    system: str
+    operation: str  # create | update
+    values: dict[str, Any]  # model field names; references hold the target's remote ids
+    compare: dict[str, Any]  # the same fields as hub values (hub ids), to recognise our own create
+    remote_id: str | None = None
+    label: str = ""
+    diff: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (target now, planned)
+
+    @property
+    def payload_hash(self) -> str:
+        return content_hash(self.values, self.values.keys())
+
+
+@dataclass
+class Plan:
+    entity: str
+    side: str
+    system: str
+    writes: list[PlannedWrite] = field(default_factory=list)
+    unchanged: int = 0
+    not_created: dict[str, int] = field(default_factory=dict)  # reason -> count
+    waiting: list[str] = field(default_factory=list)  # records whose referenced record is not there yet
+
+    def skip(self, reason: str) -> None:
+        self.not_created[reason] = self.not_created.get(reason, 0) + 1
+
+
+def record_label(entity: Entity, values: dict[str, Any]) -> str:
+    parts = [str(values[name]) for name in (entity.number_field, "name") if name and values.get(name)]
+    return " ".join(parts)
+
+
+def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) -> Plan:
+    entity = model_entity(entity_name)
+    system_config = config.crm if side == "crm" else config.erp
+    system = system_config.system
+    entity_config = config.entity(entity_name)
+    plan = Plan(entity_name, side, system)
+    if not entity_config.enabled or entity_config.direction == BLOCKED_DIRECTION[side]:
+        return plan
+    fields = [name for name in mapped_fields(system, entity_name) if name in entity.field_by_name]
+    number = entity.number_field
+    trigger = entity_config.create_in_erp if side == "erp" else entity_config.create_in_crm
+
+    with store.connect() as conn:
+        links = _links(conn, entity_name, system)
+        sent = _sent_hashes(conn, entity_name, system)
+        target_rows = _staging_by_id(conn, side, entity_name)
+        references = {ref.name: _links(conn, ref.reference, system) for ref in entity.references}
+        under_review = _under_review(conn, entity_name, config, side)
+        used_numbers = _used_numbers(conn, entity) if entity_config.number_policy == "hub" else set()
+        with_invoices = _debtors_with_invoices(conn) if trigger == "first_invoice" else set()
+        for record in conn.execute(sa.select(hub(entity_name)).order_by(hub(entity_name).c.created_at)).mappings():
+            hub_values = {name: record[name] for name in entity.field_names}
+            hub_id = record["hub_id"]
+            values = {name: hub_values[name] for name in fields}
+            missing_reference = False
+            for ref in entity.references:
+                if ref.name in values and values[ref.name] is not None:
+                    remote = references[ref.name].get(values[ref.name])
+                    if remote is None:
+                        missing_reference = True
+                        plan.waiting.append(f"{entity_name} {hub_id}: its {ref.reference} is not in {system} yet")
+                    values[ref.name] = remote
+            if missing_reference:
+                continue
+            remote_id = links.get(hub_id)
+            label = record_label(entity, hub_values)
+            if remote_id is not None:
+                current = target_rows.get(remote_id, {})
+                if number and side == "erp":
+                    values.pop(number, None)  # the ERP's number is the record's key there, never rewritten
+                diff = {n: (current.get(n), v) for n, v in values.items() if current.get(n) != v}
+                write = PlannedWrite(entity_name, hub_id, system, "update", values, {}, remote_id, label, diff)
+                if not diff or sent.get(hub_id) == write.payload_hash:
+                    plan.unchanged += 1
+                    continue
+                plan.writes.append(write)
+                continue
+
+            allowed = trigger_allows(trigger, hub_values)
+            if allowed is None:  # first_invoice
+                allowed = hub_id in with_invoices
+            if not allowed:
+                plan.skip(f"creation trigger {trigger!r} not met")
+                continue
+            if hub_id in under_review:
+                plan.skip("a possible match awaits review (ledgerbridge matches list)")
+                continue
+            if number and side == "erp":
+                policy = entity_config.number_policy
+                if policy == "erp":
+                    values.pop(number, None)
+                elif policy == "crm" and not values.get(number):
+                    plan.skip("number policy 'crm': the CRM has not assigned a number yet")
+                    continue
+                elif policy == "hub" and not values.get(number):
+                    values[number] = _allocate(entity_config.number_range, used_numbers)
+                    hub_values[number] = values[number]
+            compare = {n: hub_values[n] for n in values}
+            plan.writes.append(
+                PlannedWrite(entity_name, hub_id, system, "create", values, compare, None, label, {})
+            )
+    return plan
+
+
+def _allocate(number_range: tuple[int, int] | None, used: set[str]) -> str:
+    first, last = number_range  # validated by the configuration
+    for candidate in range(first, last + 1):
+        if str(candidate) not in used:
+            used.add(str(candidate))
+            return str(candidate)
+    raise RuntimeError(f"number range {first}-{last} is used up")
+
+
+def _links(conn: sa.Connection, entity_name: str, system: str) -> dict[str, str]:
+    id_map = T["id_map"]
+    query = sa.select(id_map.c.hub_id, id_map.c.remote_id).where(
+        id_map.c.entity == entity_name, id_map.c.system == system
+    )
+    return dict(conn.execute(query).tuples().all())
+
+
+def _sent_hashes(conn: sa.Connection, entity_name: str, system: str) -> dict[str, str]:
+    state = T["sync_state"]
+    query = sa.select(state.c.hub_id, state.c.last_sent_hash).where(
+        state.c.entity == entity_name, state.c.system == system, state.c.last_sent_hash.is_not(None)
+    )
+    return dict(conn.execute(query).tuples().all())
+
+
+def _staging_by_id(conn: sa.Connection, side: str, entity_name: str) -> dict[str, dict[str, Any]]:
+    table = staging(side, entity_name)
+    return {r["remote_id"]: dict(r) for r in conn.execute(sa.select(table)).mappings()}
+
+
+def _under_review(conn: sa.Connection, entity_name: str, config: SyncConfig, side: str) -> set[str]:
+    """Hub records on either end of a suggested (undecided) fuzzy match."""
+    candidates, id_map = T["match_candidates"], T["id_map"]
+    hub_ids: set[str] = set()
+    for column, system in (
+        (candidates.c.crm_remote_id, config.crm.system),
+        (candidates.c.erp_remote_id, config.erp.system),
+    ):
+        query = (
+            sa.select(id_map.c.hub_id)
+            .select_from(candidates.join(id_map, id_map.c.remote_id == column))
+            .where(
+                candidates.c.entity == entity_name,
+                candidates.c.status == "suggested",
+                id_map.c.entity == entity_name,
+                id_map.c.system == system,
+            )
+        )
+        hub_ids.update(conn.execute(query).scalars())
+    return hub_ids
+
+
+def _used_numbers(conn: sa.Connection, entity: Entity) -> set[str]:
+    number = entity.number_field
+    used: set[str] = set()
+    for table in (hub(entity.name), staging("crm", entity.name), staging("erp", entity.name)):
+        used.update(str(v) for v in conn.execute(sa.select(table.c[number])).scalars() if v is not None)
+    return used
+
+
+def _debtors_with_invoices(conn: sa.Connection) -> set[str]:
+    invoices = hub("invoices")
+    return set(conn.execute(sa.select(invoices.c.debtor_id).distinct()).scalars())

@@ -1,0 +1,81 @@
+"""Pull: stream a system's changed records into its staging table, chunk by chunk.
+
+The cursor is saved in the same transaction as the chunk it describes, never before it
+(Singer's rule): a crash loses no record and re-reads at most one chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from ledgerbridge.connectors.base import Connector
+from ledgerbridge.model import entity as model_entity
+from ledgerbridge.quality import normalise_record
+from ledgerbridge.store import T, HubStore, staging, utcnow
+from ledgerbridge.sync.records import coerce, content_hash
+from ledgerbridge.systems import mapped_fields
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PullResult:
+    entity: str
+    side: str
+    system: str
+    pulled: int = 0
+    chunks: int = 0
+    cursor: str | None = None
+    unconvertible: list[str] = field(default_factory=list)  # "record 12: field: problem"
+
+
+def read_cursor(store: HubStore, system: str, entity: str) -> str | None:
+    with store.connect() as conn:
+        cursors = T["cursors"]
+        return conn.execute(
+            sa.select(cursors.c.cursor).where(cursors.c.system == system, cursors.c.entity == entity)
+        ).scalar_one_or_none()
+
+
+def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, full: bool = False) -> PullResult:
+    """Pull changes since the stored cursor (everything when `full`) into `<side>_<entity>`."""
+    entity = model_entity(entity_name)
+    fields = mapped_fields(connector.system, entity_name)
+    table = staging(side, entity_name)
+    result = PullResult(entity_name, side, connector.system)
+    cursor = None if full else read_cursor(store, connector.system, entity_name)
+    for chunk in connector.iter_changed(entity_name, cursor):
+        now = utcnow()
+        rows = []
+        for record in chunk.records:
+            values, errors = coerce(entity, record.values)
+            for error in errors:
+                result.unconvertible.append(f"{entity_name} {record.remote_id}: {error}")
+            values = normalise_record(entity_name, values)
+            rows.append(
+                {
+                    "remote_id": record.remote_id,
+                    **{name: values.get(name) for name in entity.field_names},
+                    "remote_updated_at": record.updated_at,
+                    "content_hash": content_hash(values, fields),
+                    "pulled_at": now,
+                }
+            )
+        with store.begin() as conn:
+            store.upsert(conn, table, rows, ["remote_id"])
+            if chunk.cursor is not None:
+                store.upsert(
+                    conn,
+                    T["cursors"],
+                    [{"system": connector.system, "entity": entity_name, "cursor": chunk.cursor, "updated_at": now}],
+                    ["system", "entity"],
+                )
+        result.pulled += len(rows)
+        result.chunks += 1
+        result.cursor = chunk.cursor or result.cursor
+    for problem in result.unconvertible:
+        log.warning("pull: %s", problem)
+    return result

@@ -1,0 +1,436 @@
+"""Reconcile: turn what changed on either side into golden hub records.
+
+Only staging rows whose content hash differs from the last one reconciled are read. A row whose
+hash equals what we last pushed to that system is our own write coming back (an echo): it is
+marked seen and changes nothing. Rows not yet in the id map go through the matching cascade
+(our own unconfirmed creates, accepted suggestions, then the entity's exact keys); what still has
+no partner becomes a new hub record, and fuzzy look-alikes are only suggested for review.
+Field values are merged against the hub record (the state both sides agreed on last time): a
+field changed on one side wins; changed on both, the configured owner wins and a conflict is
+recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from ledgerbridge.config import SyncConfig
+from ledgerbridge.matching.keys import key_value
+from ledgerbridge.model import Entity, Owner
+from ledgerbridge.model import entity as model_entity
+from ledgerbridge.store import T, HubStore, dialect_insert, hub, staging, to_json, utcnow
+from ledgerbridge.systems import mapped_fields
+
+@dataclass
+class Row:
+    """A changed staging row, with its references translated to hub ids."""
+
+    side: str
+    remote_id: str
+    values: dict[str, Any]
+    content_hash: str
+    updated_at: Any
+    hub_id: str | None
+    last_pushed_hash: str | None
+
+    @property
+    def is_echo(self) -> bool:
+        return self.last_pushed_hash is not None and self.last_pushed_hash == self.content_hash
+
+
+@dataclass
+class ReconcileResult:
+    entity: str
+    changed: int = 0
+    echoes: int = 0
+    matched: dict[str, int] = field(default_factory=dict)  # how -> count
+    created: int = 0  # new hub records
+    updated: int = 0  # hub records whose values changed
+    unchanged: int = 0
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    suggestions: int = 0
+    unresolved_references: list[str] = field(default_factory=list)
+
+
+def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: str | None = None) -> ReconcileResult:
+    entity = model_entity(entity_name)
+    systems = {"crm": config.crm.system, "erp": config.erp.system}
+    fields = {side: set(mapped_fields(system, entity_name)) for side, system in systems.items()}
+    result = ReconcileResult(entity_name)
+    now = utcnow()
+
+    with store.connect() as conn:
+        rows = {side: _changed_rows(conn, entity, side, systems[side], result) for side in systems}
+        links: list[dict[str, Any]] = []
+        seen: list[dict[str, Any]] = []
+        for side, side_rows in rows.items():
+            for row in side_rows:
+                if row.is_echo:
+                    result.echoes += 1
+                    seen.append(_seen(entity_name, row, systems[side], now))
+        contributing = {side: [r for r in side_rows if not r.is_echo] for side, side_rows in rows.items()}
+        result.changed = sum(len(v) for v in contributing.values())
+
+        unlinked = {side: [r for r in side_rows if r.hub_id is None] for side, side_rows in contributing.items()}
+        if any(unlinked.values()):
+            _match(conn, entity, systems, unlinked, links, result)
+
+        by_hub: dict[str, dict[str, Row]] = defaultdict(dict)
+        for side, side_rows in contributing.items():
+            for row in side_rows:
+                by_hub[row.hub_id][side] = row
+        bases = _hub_rows(conn, entity_name, by_hub.keys())
+
+    hub_writes: list[dict[str, Any]] = []
+    for hub_id, sides in by_hub.items():
+        base = bases.get(hub_id)
+        merged, conflicts = _merge(config, entity, fields, base, sides)
+        for conflict in conflicts:
+            result.conflicts.append({"hub_id": hub_id, **conflict})
+        for side, row in sides.items():
+            seen.append(_seen(entity_name, row, systems[side], now))
+        if base is None:
+            result.created += 1
+            hub_writes.append({"hub_id": hub_id, **merged, "created_at": now, "updated_at": now})
+        elif any(merged[name] != base[name] for name in entity.field_names):
+            result.updated += 1
+            hub_writes.append({"hub_id": hub_id, **merged, "created_at": base["created_at"], "updated_at": now})
+        else:
+            result.unchanged += 1
+
+    with store.begin() as conn:
+        store.upsert(conn, T["id_map"], links, ["entity", "system", "hub_id"])
+        store.upsert(conn, hub(entity_name), hub_writes, ["hub_id"])
+        store.upsert(conn, T["sync_state"], _dedupe(seen), ["entity", "hub_id", "system"])
+        if result.conflicts:
+            conn.execute(
+                T["conflicts"].insert(),
+                [_conflict_row(entity_name, c, run_id, now) for c in result.conflicts],
+            )
+    return result
+
+
+# -- loading --------------------------------------------------------------------------------
+
+
+def _changed_rows(conn: sa.Connection, entity: Entity, side: str, system: str, result: ReconcileResult) -> list[Row]:
+    table = staging(side, entity.name)
+    id_map, state = T["id_map"], T["sync_state"]
+    query = (
+        sa.select(table, id_map.c.hub_id, state.c.last_pushed_hash)
+        .select_from(
+            table.outerjoin(
+                id_map,
+                sa.and_(
+                    id_map.c.entity == entity.name, id_map.c.system == system, id_map.c.remote_id == table.c.remote_id
+                ),
+            ).outerjoin(
+                state,
+                sa.and_(state.c.entity == entity.name, state.c.system == system, state.c.hub_id == id_map.c.hub_id),
+            )
+        )
+        .where(sa.or_(state.c.last_seen_hash.is_(None), state.c.last_seen_hash != table.c.content_hash))
+        .order_by(table.c.remote_id)
+    )
+    resolver = _ReferenceResolver(conn, entity, system)
+    rows = []
+    for record in conn.execute(query).mappings():
+        values = {name: record[name] for name in entity.field_names}
+        for problem in resolver.translate(values):
+            result.unresolved_references.append(f"{side} {entity.name} {record['remote_id']}: {problem}")
+        rows.append(
+            Row(
+                side=side,
+                remote_id=record["remote_id"],
+                values=values,
+                content_hash=record["content_hash"],
+                updated_at=record["remote_updated_at"],
+                hub_id=record["hub_id"],
+                last_pushed_hash=record["last_pushed_hash"],
+            )
+        )
+    return rows
+
+
+class _ReferenceResolver:
+    """Remote ids of referenced records (this system's) -> hub ids, loaded once per entity."""
+
+    def __init__(self, conn: sa.Connection, entity: Entity, system: str):
+        id_map = T["id_map"]
+        self.maps: dict[str, dict[str, str]] = {}
+        for ref in entity.references:
+            query = sa.select(id_map.c.remote_id, id_map.c.hub_id).where(
+                id_map.c.entity == ref.reference, id_map.c.system == system
+            )
+            self.maps[ref.name] = dict(conn.execute(query).tuples().all())
+        self.references = entity.references
+
+    def translate(self, values: dict[str, Any]) -> list[str]:
+        problems = []
+        for ref in self.references:
+            remote = values.get(ref.name)
+            if remote is None:
+                continue
+            hub_id = self.maps[ref.name].get(str(remote))
+            if hub_id is None:
+                problems.append(f"{ref.name} points at {ref.reference} {remote!r}, which is not synced yet")
+            values[ref.name] = hub_id
+        return problems
+
+
+def _hub_rows(conn: sa.Connection, entity_name: str, hub_ids: Iterable[str | None]) -> dict[str, Mapping[str, Any]]:
+    ids = [h for h in hub_ids if h is not None]
+    table = hub(entity_name)
+    found: dict[str, Mapping[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        for record in conn.execute(sa.select(table).where(table.c.hub_id.in_(batch))).mappings():
+            found[record["hub_id"]] = dict(record)
+    return found
+
+
+# -- matching -------------------------------------------------------------------------------
+
+
+def _match(
+    conn: sa.Connection,
+    entity: Entity,
+    systems: dict[str, str],
+    unlinked: dict[str, list[Row]],
+    links: list[dict[str, Any]],
+    result: ReconcileResult,
+) -> None:
+    now = utcnow()
+
+    def link(row: Row, hub_id: str, how: str) -> None:
+        row.hub_id = hub_id
+        links.append(
+            {
+                "entity": entity.name,
+                "hub_id": hub_id,
+                "system": systems[row.side],
+                "remote_id": row.remote_id,
+                "linked_at": now,
+                "linked_by": how,
+            }
+        )
+        result.matched[how] = result.matched.get(how, 0) + 1
+
+    # 1. Our own creates whose confirmation was lost (a crash between the call and the bookkeeping).
+    for side, side_rows in unlinked.items():
+        for hub_id, payload in _unconfirmed_creates(conn, entity.name, systems[side]):
+            for row in side_rows:
+                if row.hub_id is None and to_json({k: row.values.get(k) for k in payload}) == to_json(payload):
+                    link(row, hub_id, "own_create")
+                    break
+
+    # 2. Pairs a person accepted from the review table.
+    accepted = _accepted_pairs(conn, entity.name)
+    if accepted:
+        erp_by_id = {r.remote_id: r for r in unlinked["erp"] if r.hub_id is None}
+        for row in unlinked["crm"]:
+            partner = erp_by_id.get(accepted.get(row.remote_id, ""))
+            if row.hub_id is None and partner is not None:
+                hub_id = new_hub_id()
+                link(row, hub_id, "accepted")
+                link(partner, hub_id, "accepted")
+
+    # 3. Exact keys, in the entity's order: first new records on both sides, then a new record on
+    #    one side against hub records that have no partner on that side yet.
+    open_hub = {side: _hub_without_link(conn, entity, systems[side]) for side in systems}
+    for keys in entity.match_keys:
+        how = "+".join(keys)
+        crm_index = _unique_index(keys, (r for r in unlinked["crm"] if r.hub_id is None))
+        erp_index = _unique_index(keys, (r for r in unlinked["erp"] if r.hub_id is None))
+        for key, crm_row in crm_index.items():
+            erp_row = erp_index.get(key)
+            if crm_row is not None and erp_row is not None:
+                hub_id = new_hub_id()
+                link(crm_row, hub_id, how)
+                link(erp_row, hub_id, how)
+        for side, side_rows in unlinked.items():
+            hub_index = _unique_hub_index(keys, open_hub[side])
+            for key, row in _unique_index(keys, (r for r in side_rows if r.hub_id is None)).items():
+                hub_id = hub_index.get(key)
+                if row is not None and hub_id is not None:
+                    link(row, hub_id, how)
+                    open_hub[side] = [h for h in open_hub[side] if h["hub_id"] != hub_id]
+
+    # 4. What is left is new; look-alikes across the sides are only suggested for review.
+    leftovers = {side: [r for r in rows if r.hub_id is None] for side, rows in unlinked.items()}
+    if leftovers["crm"] and leftovers["erp"]:
+        result.suggestions += _suggest(conn, entity, leftovers)
+    for side_rows in leftovers.values():
+        for row in side_rows:
+            link(row, new_hub_id(), "new")
+    result.matched.pop("new", None)
+
+
+def _unique_index(keys: tuple[str, ...], rows: Iterable[Row]) -> dict[tuple, Row | None]:
+    """Key -> the one row carrying it; None where several rows share it (ambiguous: no match)."""
+    index: dict[tuple, Row | None] = {}
+    for row in rows:
+        key = key_value(keys, row.values)
+        if key is not None:
+            index[key] = None if key in index else row
+    return index
+
+
+def _unique_hub_index(keys: tuple[str, ...], records: list[Mapping[str, Any]]) -> dict[tuple, str | None]:
+    index: dict[tuple, str | None] = {}
+    for record in records:
+        key = key_value(keys, record)
+        if key is not None:
+            index[key] = None if key in index else record["hub_id"]
+    return index
+
+
+def _hub_without_link(conn: sa.Connection, entity: Entity, system: str) -> list[Mapping[str, Any]]:
+    table, id_map = hub(entity.name), T["id_map"]
+    linked = sa.select(id_map.c.hub_id).where(id_map.c.entity == entity.name, id_map.c.system == system)
+    query = sa.select(table).where(table.c.hub_id.not_in(linked))
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def _unconfirmed_creates(conn: sa.Connection, entity_name: str, system: str) -> list[tuple[str, dict]]:
+    outbox = T["outbox"]
+    query = sa.select(outbox.c.hub_id, outbox.c.payload).where(
+        outbox.c.entity == entity_name,
+        outbox.c.system == system,
+        outbox.c.operation == "create",
+        outbox.c.status == "pending",
+    )
+    return [(hub_id, json.loads(payload)["compare"]) for hub_id, payload in conn.execute(query).tuples()]
+
+
+def _accepted_pairs(conn: sa.Connection, entity_name: str) -> dict[str, str]:
+    table = T["match_candidates"]
+    query = sa.select(table.c.crm_remote_id, table.c.erp_remote_id).where(
+        table.c.entity == entity_name, table.c.status == "accepted"
+    )
+    return dict(conn.execute(query).tuples().all())
+
+
+def _suggest(conn: sa.Connection, entity: Entity, leftovers: dict[str, list[Row]]) -> int:
+    if entity.name != "debtors":
+        return 0
+    from ledgerbridge.matching import suggest_matches
+
+    left = [{"key": r.remote_id, **r.values} for r in leftovers["crm"]]
+    right = [{"key": r.remote_id, **r.values} for r in leftovers["erp"]]
+    candidates = suggest_matches(left, right, key="key")
+    if not candidates:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "entity": entity.name,
+            "crm_remote_id": c.left_key,
+            "erp_remote_id": c.right_key,
+            "score": float(c.score),
+            "evidence": to_json(c.evidence),
+            "status": "suggested",
+            "suggested_at": now,
+        }
+        for c in candidates
+    ]
+    conn.execute(dialect_insert(conn, T["match_candidates"]).on_conflict_do_nothing(), rows)
+    conn.commit()
+    return len(rows)
+
+
+def new_hub_id() -> str:
+    return uuid.uuid4().hex
+
+
+# -- merging --------------------------------------------------------------------------------
+
+
+def _merge(
+    config: SyncConfig,
+    entity: Entity,
+    fields: dict[str, set[str]],
+    base: Mapping[str, Any] | None,
+    sides: dict[str, Row],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    merged: dict[str, Any] = {}
+    conflicts: list[dict[str, Any]] = []
+    for name in entity.field_names:
+        before = base[name] if base is not None else None
+        changed = {
+            side: row.values.get(name)
+            for side, row in sides.items()
+            if name in fields[side] and (base is None or row.values.get(name) != before)
+        }
+        if len(changed) == 2 and changed["crm"] != changed["erp"]:
+            if base is None and None in changed.values():
+                # First sight of a matched pair: one side simply has no value yet.
+                merged[name] = changed["crm"] if changed["crm"] is not None else changed["erp"]
+                continue
+            winner = _winner(config.owner_of(entity.name, name), sides)
+            merged[name] = changed[winner]
+            conflicts.append(
+                {
+                    "field": name,
+                    "crm_value": changed["crm"],
+                    "erp_value": changed["erp"],
+                    "crm_updated_at": sides["crm"].updated_at,
+                    "erp_updated_at": sides["erp"].updated_at,
+                    "winner": winner,
+                }
+            )
+        elif changed:
+            merged[name] = next(iter(changed.values()))
+        else:
+            merged[name] = before
+    return merged, conflicts
+
+
+def _winner(owner: Owner, sides: dict[str, Row]) -> str:
+    if owner is Owner.NEWEST:
+        crm_at, erp_at = sides["crm"].updated_at, sides["erp"].updated_at
+        if crm_at is None or erp_at is None:
+            return "crm" if erp_at is None else "erp"
+        return "crm" if crm_at >= erp_at else "erp"
+    return owner.value
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def _seen(entity_name: str, row: Row, system: str, now: Any) -> dict[str, Any]:
+    return {
+        "entity": entity_name,
+        "hub_id": row.hub_id,
+        "system": system,
+        "last_seen_hash": row.content_hash,
+        "last_seen_at": now,
+    }
+
+
+def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    unique = {(r["entity"], r["hub_id"], r["system"]): r for r in rows if r["hub_id"] is not None}
+    return list(unique.values())
+
+
+def _conflict_row(entity_name: str, conflict: dict[str, Any], run_id: str | None, now: Any) -> dict[str, Any]:
+    text = lambda v: None if v is None else str(v)  # noqa: E731
+    return {
+        "run_id": run_id,
+        "entity": entity_name,
+        "hub_id": conflict["hub_id"],
+        "field": conflict["field"],
+        "crm_value": text(conflict["crm_value"]),
+        "erp_value": text(conflict["erp_value"]),
+        "crm_updated_at": conflict["crm_updated_at"],
+        "erp_updated_at": conflict["erp_updated_at"],
+        "winner": conflict["winner"],
+        "detected_at": now,
+    }

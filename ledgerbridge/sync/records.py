@@ -1,0 +1,67 @@
+"""Model values: coercion to the model's Python types, and the content hash that diffing uses."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ledgerbridge.model import Entity, Kind
+from ledgerbridge.store import to_json
+
+
+class CoercionError(ValueError):
+    def __init__(self, field: str, value: Any, kind: Kind):
+        super().__init__(f"{field}: {value!r} is not a valid {kind.value}")
+        self.field = field
+        self.value = value
+
+
+def coerce_value(field: str, kind: Kind, value: Any) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip() and kind is not Kind.TEXT):
+        return None
+    try:
+        if kind in (Kind.TEXT, Kind.REFERENCE):
+            return value if isinstance(value, str) else str(value)
+        if kind is Kind.INTEGER:
+            if isinstance(value, bool):
+                raise TypeError
+            return int(value)
+        if kind is Kind.DECIMAL:
+            return value if isinstance(value, Decimal) else Decimal(str(value))
+        if kind is Kind.DATE:
+            if isinstance(value, datetime):
+                return value.date()
+            return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+        if kind is Kind.BOOLEAN:
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "y")
+            return bool(value)
+    except (TypeError, ValueError, InvalidOperation):
+        raise CoercionError(field, value, kind) from None
+    raise AssertionError(kind)
+
+
+def coerce(entity: Entity, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[CoercionError]]:
+    """Model-typed copy of `values` (fields unknown to the model dropped) and what failed to convert."""
+    result: dict[str, Any] = {}
+    errors: list[CoercionError] = []
+    for name, value in values.items():
+        field = entity.field_by_name.get(name)
+        if field is None:
+            continue
+        try:
+            result[name] = coerce_value(name, field.kind, value)
+        except CoercionError as exc:
+            errors.append(exc)
+            result[name] = None
+    return result, errors
+
+
+def content_hash(values: Mapping[str, Any], fields: Iterable[str]) -> str:
+    """Hash of the given fields only: a system is compared on what it can hold."""
+    canonical = to_json({name: values.get(name) for name in sorted(fields)})
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
