@@ -155,6 +155,7 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
                 "held_back": len(gate.held),
                 "released": gate.released,
                 "bad_share": round(gate.report.bad_share, 4),
+                "newly_bad_share": round(gate.newly_bad_share, 4),
                 "threshold": sync_config.quality.block_threshold,
                 "counts_by_reason": gate.report.counts_by_reason(),
                 "held_back_preview": markdown_table(

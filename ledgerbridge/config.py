@@ -69,6 +69,13 @@ class EntityConfig(Strict):
     create_in_erp: CreationTrigger = "always"
     create_in_crm: CreationTrigger = "always"
     schedule: str | None = None  # cron for the periodic ERP -> CRM pull
+    # Values a new record gets in the ERP when the hub has none (e-conomic requires a currency,
+    # payment terms and a customer group the CRM does not know), and per-country overrides.
+    erp_defaults: dict[str, str] = Field(default_factory=dict)
+    erp_defaults_by_country: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    def erp_defaults_for(self, country: str | None) -> dict[str, str]:
+        return {**self.erp_defaults, **self.erp_defaults_by_country.get((country or "").upper(), {})}
 
     @field_validator("create_in_erp", "create_in_crm")
     @classmethod
@@ -114,9 +121,12 @@ class SyncConfig(Strict):
         for name, entity_config in value.items():
             if name not in ENTITIES:
                 raise ValueError(f"unknown entity {name!r}; known: {', '.join(ENTITIES)}")
-            for field_name in entity_config.owners:
-                if field_name not in ENTITIES[name].field_by_name:
-                    raise ValueError(f"{name}.owners: {field_name!r} is not a field of {name}")
+            fields = ENTITIES[name].field_by_name
+            named = [("owners", f) for f in entity_config.owners] + [("erp_defaults", f) for f in entity_config.erp_defaults]
+            named += [("erp_defaults_by_country", f) for d in entity_config.erp_defaults_by_country.values() for f in d]
+            for key, field_name in named:
+                if field_name not in fields:
+                    raise ValueError(f"{name}.{key}: {field_name!r} is not a field of {name}")
         return value
 
     def owner_of(self, entity: str, field_name: str) -> Owner:

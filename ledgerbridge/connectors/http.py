@@ -116,9 +116,7 @@ class HttpClient:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
-            retry=retry_if_exception(
-                lambda e: isinstance(e, (RetryableResponse, requests.ConnectionError, requests.Timeout))
-            ),
+            retry=retry_if_exception(lambda e: _may_retry(method, e)),
             reraise=True,
         )
         try:
@@ -141,6 +139,23 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+def _may_retry(method: str, error: BaseException) -> bool:
+    """Whether sending the call again is safe.
+
+    A POST that failed with a 5xx or a broken connection may have been carried out: sending it
+    again could create a duplicate, so only a 429 (refused before processing) or a connection that
+    was never made is retried for it. The next sync's reconcile finds a create that did happen.
+    """
+    if method.upper() in IDEMPOTENT:
+        return isinstance(error, (RetryableResponse, requests.ConnectionError, requests.Timeout))
+    if isinstance(error, RetryableResponse):
+        return error.response.status_code == 429
+    return isinstance(error, requests.ConnectTimeout)
 
 
 def short_body(response: requests.Response, limit: int = 500) -> str:

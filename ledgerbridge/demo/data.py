@@ -12,9 +12,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+import phonenumbers
 from faker import Faker
 
-LOCALES = {"DK": "da_DK", "CH": "de_CH", "NO": "nb_NO"}
+LOCALES = {"DK": "da_DK", "CH": "de_CH", "NO": "no_NO"}
 CURRENCY = {"DK": "DKK", "CH": "CHF", "NO": "NOK"}
 LEGAL_FORMS = {"DK": ["A/S", "ApS", "I/S"], "CH": ["AG", "GmbH", "SA"], "NO": ["AS", "ASA", "ANS"]}
 
@@ -46,6 +47,17 @@ def vat_number(country: str, rng: random.Random) -> str:
                 return f"CHE-{number[:3]}.{number[3:6]}.{number[6:]} MWST"
 
 
+def phone_number(country: str, rng: random.Random) -> str:
+    """A number phonenumbers accepts as valid for the country, in international format."""
+    example = phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.FIXED_LINE)
+    national = str(example.national_number)
+    while True:
+        candidate = national[:2] + "".join(str(rng.randint(0, 9)) for _ in national[2:])
+        number = phonenumbers.parse(f"+{example.country_code}{candidate}")
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def break_check_digit(vat: str) -> str:
     digits = [i for i, c in enumerate(vat) if c.isdigit()]
     position = digits[-1]
@@ -73,7 +85,7 @@ def company(country: str, fake: Faker, rng: random.Random) -> dict[str, Any]:
         "country": country,
         "vat_number": vat_number(country, rng),
         "email": f"info@{name.split()[0].lower().encode('ascii', 'ignore').decode() or 'firma'}{rng.randint(1, 999)}.example",
-        "phone": {"DK": "+45 ", "CH": "+41 44 ", "NO": "+47 "}[country] + f"{rng.randint(20000000, 99999999)}"[: 8 if country != "CH" else 7],
+        "phone": phone_number(country, rng),
         "crm_type": "Customer",
     }
 
@@ -134,11 +146,11 @@ def _broken(values: dict[str, Any], i: int) -> tuple[dict[str, Any], str]:
         values["vat_number"] = break_check_digit(values["vat_number"])
         return values, "VAT number with a wrong check digit"
     if problem == 1:
-        values["country"] = {"CH": "Schweiz", "DK": "Danmark", "NO": "Norge"}[values["country"]]
-        return values, "country written as a name, not an ISO code"
+        values["country"] = "Scandinavia"
+        return values, "a country that is no country"
     if problem == 2:
-        values["email"] = "kontakt@"
-        return values, "e-mail without a domain"
+        values["vat_number"] = "DE12345"
+        return values, "a German VAT number that is too short"
     if problem == 3:
         values["name"] = "   "
         return values, "empty company name"

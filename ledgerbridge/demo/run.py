@@ -55,6 +55,8 @@ def demo_config(workdir: Path, webcrm_url: str, economic_url: str) -> dict[str, 
                 "number_policy": "erp",
                 "create_in_erp": "crm_type == 'Customer'",
                 "create_in_crm": "always",
+                "erp_defaults": {"currency": "DKK", "payment_terms": "1", "customer_group": "1"},
+                "erp_defaults_by_country": {"CH": {"currency": "CHF"}, "NO": {"currency": "NOK"}},
                 "schedule": "*/15 * * * *",
             }
         },

@@ -104,7 +104,7 @@ class SyncEngine:
                 held.update(w.hub_id for w in gate.held)
                 if gate.blocked:
                     summary.blocked.append(
-                        f"{gate.system}: {gate.report.bad_share:.0%} of planned writes failed the checks "
+                        f"{gate.system}: {gate.newly_bad_share:.0%} of planned writes newly failed the checks "
                         f"(threshold {self.config.quality.block_threshold:.0%}); nothing was pushed"
                     )
                     continue

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ledgerbridge.connectors.base import FieldLimits
-from ledgerbridge.quality import QualityReport, check_records, exceeds_threshold
+from ledgerbridge.quality import QualityReport, check_records
 from ledgerbridge.store import T, HubStore, dialect_insert, to_json, utcnow
 from ledgerbridge.sync.plan import Plan, PlannedWrite
 
@@ -26,7 +26,8 @@ class GateResult:
     planned: list[PlannedWrite] = field(default_factory=list)
     held: list[PlannedWrite] = field(default_factory=list)
     released: int = 0
-    blocked: bool = False  # the share of bad records passed the threshold: nothing is pushed
+    newly_bad_share: float = 0.0  # records failing now that were not held before, of all planned
+    blocked: bool = False  # that share passed the threshold: nothing is pushed
 
     def held_back(self) -> list[dict[str, Any]]:
         """Held-back records with their reasons, for summaries."""
@@ -51,7 +52,11 @@ def apply_gate(
     rows = [{"hub_id": w.hub_id, **w.values} for w in plan.writes]
     report = check_records(plan.entity, rows, key="hub_id", target=plan.system, limits=limits)
     result = GateResult(plan.entity, plan.system, report)
-    result.blocked = bool(rows) and exceeds_threshold(report, threshold)
+    # A jump in bad records means corruption upstream; records already held (and planned again
+    # because they are still unfixed) are no jump.
+    newly_bad = report.bad_keys - _already_held(store, plan)
+    result.newly_bad_share = len(newly_bad) / len(rows) if rows else 0.0
+    result.blocked = result.newly_bad_share > threshold
     for write in plan.writes:
         (result.held if write.hub_id in report.bad_keys else result.planned).append(write)
     if not record:
@@ -114,6 +119,20 @@ def apply_gate(
         if result.planned and not result.blocked:
             conn.execute(outbox.insert(), [_outbox_row(w, run_id, now) for w in result.planned])
     return result
+
+
+def _already_held(store: HubStore, plan: Plan) -> set[str]:
+    quarantine = T["quarantine"]
+    with store.connect() as conn:
+        return set(
+            conn.execute(
+                sa.select(quarantine.c.record_key).where(
+                    quarantine.c.entity == plan.entity,
+                    quarantine.c.target == plan.system,
+                    quarantine.c.resolved_at.is_(None),
+                )
+            ).scalars()
+        )
 
 
 def _outbox_row(write: PlannedWrite, run_id: str | None, now: Any) -> dict[str, Any]:

@@ -117,6 +117,10 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
             if hub_id in under_review:
                 plan.skip("a possible match awaits review (ledgerbridge matches list)")
                 continue
+            if side == "erp":
+                for name, default in entity_config.erp_defaults_for(hub_values.get("country")).items():
+                    if name in values and values[name] is None:
+                        values[name] = default
             if number and side == "erp":
                 policy = entity_config.number_policy
                 if policy == "erp":

@@ -142,14 +142,17 @@ def _confirm(
                     "linked_by": "created",
                 },
             )
+            # What the system filled in (the number it assigned, defaults) becomes the hub's
+            # where the hub had nothing, so it is written back to the other side, not cleared.
+            hub_table = hub(entity_name)
+            current = conn.execute(sa.select(hub_table).where(hub_table.c.hub_id == row["hub_id"])).mappings().first()
+            filled = {k: values[k] for k in fields if current is not None and current[k] is None and values.get(k) is not None}
             number = entity.number_field
-            if number and values.get(number):
-                # The number the system assigned (ERP policy) becomes the hub's, to be written back.
-                hub_table = hub(entity_name)
+            if number and values.get(number) and current is not None and current[number] != values[number]:
+                filled[number] = values[number]  # the number the system assigned on create is its key
+            if filled:
                 conn.execute(
-                    hub_table.update()
-                    .where(hub_table.c.hub_id == row["hub_id"], hub_table.c[number].is_distinct_from(values[number]))
-                    .values({number: values[number], "updated_at": now})
+                    hub_table.update().where(hub_table.c.hub_id == row["hub_id"]).values({**filled, "updated_at": now})
                 )
         store.upsert(
             conn,

@@ -1,0 +1,283 @@
+"""The Visma e-conomic REST connector (system "economic", role "erp").
+
+Cursors (what `iter_changed` yields and accepts), per entity:
+
+- debtors, items: the `lastUpdated` stamp (as e-conomic writes it) up to which every record has been
+  delivered. Pages are read oldest first (`sort=lastUpdated`) as keyset pages: each next page asks
+  `filter=lastUpdated$gt:<bound>` again instead of following `nextPage`, because a record updated
+  during the read moves to the end of the order and would shift the skippages window over a record
+  never delivered. The bound is the newest stamp *below* the last record of a full page, so records
+  sharing a stamp across a page boundary are read again (at-least-once, deduplicated within a run);
+  only when a whole page shares one stamp does the read follow `nextPage` for that stamp.
+- invoices, invoice_lines: booked invoices have no lastUpdated and do not change, except their
+  remainder; the cursor is the highest bookedInvoiceNumber delivered (`bookedInvoiceNumber$gt:`).
+  Lines come from GET /invoices/booked/:number (the collection has no lines): one call per invoice.
+  The remainder of older invoices is kept current by the payments pull, not by this cursor.
+- contacts, payments: e-conomic gives no change stamp (contacts have none; payments are only the
+  remainder of booked invoices), so every pull reads all of them and every chunk's cursor is None.
+
+Writes: e-conomic PUT replaces the whole object, so `update` reads the record, overlays the mapped
+fields and PUTs the result (unmapped properties such as vatZone or layout stay as they were).
+Tokens live only in the session headers; messages name the call and the record, never the tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from ledgerbridge.connectors.base import Chunk, FieldLimits, RecordRejected, RemoteRecord
+from ledgerbridge.connectors.http import HttpClient
+from ledgerbridge.mapping import economic as mapping
+
+ENTITIES = ("debtors", "contacts", "items", "invoices", "invoice_lines", "payments")
+MAX_PAGE_SIZE = 1000
+STAMPED_PATHS = {"debtors": "/customers", "items": "/products"}
+
+
+class EconomicConnector:
+    system = "economic"
+    role = "erp"
+
+    def __init__(self, base_url: str, app_secret_token: str, agreement_grant_token: str, *, timeout: float = 30,
+                 max_attempts: int = 5, backoff_base: float = 0.2, rate_per_second: float | None = None):
+        self.client = HttpClient(
+            base_url,
+            system=self.system,
+            headers={
+                "X-AppSecretToken": app_secret_token,
+                "X-AgreementGrantToken": agreement_grant_token,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            rate_per_second=rate_per_second,
+        )
+
+    def __repr__(self) -> str:  # never the tokens
+        return f"EconomicConnector({self.client.base_url!r})"
+
+    # -- protocol --------------------------------------------------------------------------------
+
+    def entities(self) -> tuple[str, ...]:
+        return ENTITIES
+
+    def limits(self, entity: str) -> FieldLimits:
+        return mapping.limits(entity)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def iter_changed(self, entity: str, cursor: str | None, chunk_size: int = 500) -> Iterator[Chunk]:
+        size = max(1, min(chunk_size, MAX_PAGE_SIZE))
+        if entity in STAMPED_PATHS:
+            yield from self._iter_stamped(entity, cursor, size)
+        elif entity == "contacts":
+            yield from self._iter_contacts(size)
+        elif entity in ("invoices", "invoice_lines"):
+            yield from self._iter_invoices(entity, cursor, size)
+        elif entity == "payments":
+            for page in self._pages("/invoices/booked", {"pagesize": size}, what="list booked invoices"):
+                paid = [p for p in (mapping.from_remote("payments", r) for r in page) if p.values["amount"]]
+                if paid:
+                    yield Chunk(paid, None)
+        else:
+            raise KeyError(f"economic: unknown entity {entity!r}")
+
+    def get(self, entity: str, remote_id: str) -> RemoteRecord | None:
+        if entity == "invoice_lines":
+            number, line = str(remote_id).split("/", 1)
+            invoice = self._get_json(f"/invoices/booked/{quote(number)}", what=f"get invoice {number}")
+            matches = [l for l in (invoice or {}).get("lines", []) if str(l.get("lineNumber")) == line]
+            return mapping.from_remote(entity, matches[0], invoice) if matches else None
+        record = self._get_json(self._path(entity, remote_id), what=f"get {entity} {remote_id}")
+        return mapping.from_remote(entity, record) if record is not None else None
+
+    def find_by_number(self, entity: str, number: str) -> RemoteRecord | None:
+        """The record with this business number: debtors and invoices are keyed by number, items too."""
+        if entity not in ("debtors", "items", "invoices"):
+            raise KeyError(f"economic: {entity} has no business number")
+        if entity != "items" and not str(number).strip().isdigit():
+            return None  # e-conomic numbers are integers: no record can carry this one
+        return self.get(entity, str(number).strip())
+
+    def create(self, entity: str, values: dict[str, Any]) -> RemoteRecord:
+        """Create; a debtor without number gets e-conomic's next free number (returned in remote_id).
+
+        invoices are created as drafts (POST /invoices/drafts, `values["lines"]` as invoice_lines
+        dicts); the returned record has remote_id "draft/<draftInvoiceNumber>" and status "draft".
+        """
+        payload = mapping.to_remote(entity, values, create=True)
+        if entity == "debtors":
+            path = "/customers"
+        elif entity == "items":
+            path = "/products"
+        elif entity == "contacts":
+            path = f"/customers/{quote(str(values.get('debtor_id')))}/contacts"
+        elif entity == "invoices":
+            return self._create_draft(values, payload)
+        else:
+            raise KeyError(f"economic: cannot create {entity}")
+        record = self._write("POST", path, payload, entity=entity, what=f"create {entity} {values.get('number') or ''}".strip())
+        return mapping.from_remote(entity, record)
+
+    def update(self, entity: str, remote_id: str, values: dict[str, Any]) -> RemoteRecord:
+        if entity not in ("debtors", "items", "contacts"):
+            raise KeyError(f"economic: cannot update {entity}")
+        path = self._path(entity, remote_id)
+        current = self._get_json(path, what=f"get {entity} {remote_id}")
+        if current is None:
+            raise RecordRejected(f"economic: update {entity} {remote_id}: the record does not exist", status=404)
+        merged = {**mapping.from_remote(entity, current).values, **values}
+        payload = {k: v for k, v in current.items() if k not in mapping.remote_top_keys(entity)}
+        payload.update(mapping.to_remote(entity, merged))
+        if entity == "debtors":
+            payload["customerNumber"] = current["customerNumber"]
+        record = self._write("PUT", path, payload, entity=entity, what=f"update {entity} {remote_id}")
+        return mapping.from_remote(entity, record)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def _path(self, entity: str, remote_id: str) -> str:
+        rid = str(remote_id)
+        if entity == "debtors":
+            return f"/customers/{quote(rid)}"
+        if entity == "items":
+            return f"/products/{mapping.encode_key(rid)}"
+        if entity in ("invoices", "payments"):
+            return f"/invoices/booked/{quote(rid)}"
+        if entity == "contacts":
+            customer, contact = rid.split("/", 1)
+            return f"/customers/{quote(customer)}/contacts/{quote(contact)}"
+        raise KeyError(f"economic: unknown entity {entity!r}")
+
+    def _get_json(self, path: str, *, what: str, params: dict | None = None) -> dict | None:
+        try:
+            return self.client.request("GET", path, what=what, params=params).json()
+        except RecordRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _pages(self, path: str, params: dict[str, Any], *, what: str) -> Iterator[list[dict]]:
+        """Every page of a collection, following pagination.nextPage."""
+        url: str | None = path
+        while url:
+            body = self.client.request("GET", url, what=what, params=params).json()
+            params = None  # nextPage carries the query
+            yield body.get("collection", [])
+            url = body.get("pagination", {}).get("nextPage")
+
+    def _iter_stamped(self, entity: str, cursor: str | None, size: int) -> Iterator[Chunk]:
+        path = STAMPED_PATHS[entity]
+        bound, skip, again, newest = cursor, 0, set(), cursor
+        while True:
+            params: dict[str, Any] = {"pagesize": size, "skippages": skip, "sort": "lastUpdated"}
+            if bound:
+                params["filter"] = f"lastUpdated$gt:{bound}"
+            body = self.client.request("GET", path, what=f"list changed {entity}", params=params).json()
+            rows = body.get("collection", [])
+            stamped = [(r, mapping.parse_timestamp(r.get("lastUpdated"))) for r in rows]
+            fresh = [mapping.from_remote(entity, r) for r in rows
+                     if (mapping.remote_id(entity, r), r.get("lastUpdated")) not in again]
+            for r, ts in stamped:
+                if newest is None or ts > mapping.parse_timestamp(newest):
+                    newest = r["lastUpdated"]
+            if "nextPage" not in body.get("pagination", {}) or len(rows) < size:
+                if fresh:
+                    yield Chunk(fresh, newest)
+                return
+            last = stamped[-1][1]
+            below = [(r["lastUpdated"], ts) for r, ts in stamped if ts < last]
+            if below:
+                bound, skip = max(below, key=lambda pair: pair[1])[0], 0
+                again = {(mapping.remote_id(entity, r), r["lastUpdated"]) for r, ts in stamped if ts == last}
+            else:
+                skip, again = skip + 1, set()  # a whole page on one stamp: page through it
+            if fresh:
+                yield Chunk(fresh, bound)
+
+    def _iter_contacts(self, size: int) -> Iterator[Chunk]:
+        for customers in self._pages("/customers", {"pagesize": MAX_PAGE_SIZE}, what="list customers"):
+            for customer in customers:
+                number = customer["customerNumber"]
+                for page in self._pages(f"/customers/{number}/contacts", {"pagesize": size},
+                                        what=f"list contacts of customer {number}"):
+                    if page:
+                        yield Chunk([mapping.from_remote("contacts", c) for c in page], None)
+
+    def _iter_invoices(self, entity: str, cursor: str | None, size: int) -> Iterator[Chunk]:
+        params: dict[str, Any] = {"pagesize": size, "sort": "bookedInvoiceNumber"}
+        if cursor:
+            params["filter"] = f"bookedInvoiceNumber$gt:{int(cursor)}"
+        for page in self._pages("/invoices/booked", params, what="list booked invoices"):
+            if not page:
+                continue
+            newest = str(max(int(r["bookedInvoiceNumber"]) for r in page))
+            if entity == "invoices":
+                yield Chunk([mapping.from_remote("invoices", r) for r in page], newest)
+                continue
+            lines = []
+            for header in page:
+                number = header["bookedInvoiceNumber"]
+                invoice = self._get_json(f"/invoices/booked/{number}", what=f"get invoice {number}") or {}
+                lines += [mapping.from_remote("invoice_lines", line, invoice) for line in invoice.get("lines", [])]
+            yield Chunk(lines, newest)
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def _create_draft(self, values: dict[str, Any], payload: dict[str, Any]) -> RemoteRecord:
+        customer = self._get_json(f"/customers/{quote(str(values.get('debtor_id')))}",
+                                  what=f"get customer {values.get('debtor_id')}") or {}
+        # A draft needs payment terms and a recipient; e-conomic's own template takes them from the customer.
+        payload.setdefault("paymentTerms", {"paymentTermsNumber": mapping.get_path(customer, "paymentTerms.paymentTermsNumber") or 1})
+        recipient = {"name": customer.get("name") or "", "vatZone": {
+            "vatZoneNumber": mapping.get_path(customer, "vatZone.vatZoneNumber") or mapping.DEFAULT_VAT_ZONE}}
+        for key in ("address", "zip", "city", "country"):
+            if customer.get(key):
+                recipient[key] = customer[key]
+        payload.setdefault("recipient", recipient)
+        record = self._write("POST", "/invoices/drafts", payload, entity="invoices", what="create draft invoice")
+        result = mapping.from_remote("invoices", {**record, "bookedInvoiceNumber": None})
+        values_out = {**result.values, "number": None, "status": "draft"}
+        return RemoteRecord(f"draft/{record['draftInvoiceNumber']}", values_out, result.updated_at)
+
+    def _write(self, method: str, path: str, payload: dict, *, entity: str, what: str) -> dict:
+        captured: list[requests.Response] = []
+        try:
+            response = self.client.request(method, path, what=what, json=payload,
+                                           hooks={"response": lambda r, *a, **k: captured.append(r)})
+        except RecordRejected as exc:
+            field_errors = self._field_errors(entity, captured[-1]) if captured else {}
+            named = "; ".join(f"{k}: {v}" for k, v in field_errors.items())
+            raise RecordRejected(f"economic: {what} was refused (HTTP {exc.status})" + (f": {named}" if named else f": {exc}"),
+                                 status=exc.status, field_errors=field_errors) from None
+        return response.json()
+
+    @staticmethod
+    def _field_errors(entity: str, response: requests.Response) -> dict[str, str]:
+        """e-conomic's annotated errors, keyed by model field name (e-conomic's name if unmapped)."""
+        try:
+            errors = response.json().get("errors") or {}
+        except ValueError:
+            return {}
+        found: dict[str, list[str]] = {}
+
+        def walk(node: Any, path: str) -> None:
+            if isinstance(node, dict):
+                for item in node.get("errors", []) if isinstance(node.get("errors"), list) else []:
+                    found.setdefault(mapping.remote_to_model_field(entity, path), []).append(item.get("message", ""))
+                for key, child in node.items():
+                    if key != "errors":
+                        walk(child, f"{path}.{key}" if path else key)
+            elif isinstance(node, list):
+                for child in node:
+                    walk(child, path)
+
+        walk(errors, "")
+        return {name: " ".join(messages) for name, messages in found.items()}

@@ -1,0 +1,354 @@
+"""Model records <-> Visma e-conomic REST JSON, one declarative table per entity.
+
+Source: the e-conomic REST documentation (/work/shared/contracts/economic). Choices made here:
+
+- debtors <-> /customers. `vat_number` goes to `corporateIdentificationNumber` (max 40, every
+  agreement: CVR in Denmark), not `vatNumber`, which e-conomic only offers to SE/UK/DE/PL/FI agreements.
+  `street` + `house_number` are joined into the single `address` line (and split on the way back).
+  `country` is free text (max 50) in e-conomic: ISO alpha-2 <-> English name via pycountry; a value
+  pycountry does not know passes unchanged, so the quality gate can flag it.
+  `vatZone` is required on create and not in the model: new customers get DEFAULT_VAT_ZONE.
+- contacts <-> /customers/:customerNumber/contacts. e-conomic contacts have no mobile and no title:
+  those model fields are not mapped. remote_id is "<customerNumber>/<customerContactNumber>" because
+  every contact URL needs both.
+- items <-> /products (productNumber is a string key). `unit` and `product_group` hold e-conomic's
+  unit and product group *numbers* (as strings), like payment terms and customer group on debtors.
+- invoices <-> /invoices/booked (read) and /invoices/drafts (create); invoice_lines are the `lines`
+  of a booked invoice, remote_id "<bookedInvoiceNumber>/<lineNumber>".
+- payments: e-conomic has no payments on invoices; a payment shows only as a lower `remainder`.
+  One payment record per invoice carries what has been paid so far (grossAmount - remainder),
+  remote_id "<bookedInvoiceNumber>". The API gives no payment date: payment_date stays None.
+
+Writes never send None: e-conomic rejects nulls, a property is cleared by leaving it out.
+Booleans are only present when true (e-conomic omits false booleans).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import pycountry
+
+from ledgerbridge.connectors.base import FieldLimits, RemoteRecord
+from ledgerbridge.mapping.address import join_street, split_street
+
+DEFAULT_VAT_ZONE = 1  # "Domestic": e-conomic requires a vat zone on create, the model has none
+DEFAULT_LAYOUT = 1  # required on draft invoices, not in the model
+
+
+# -- value converters (model -> remote, remote -> model) ---------------------------------------
+
+def _int_or_keep(value: Any) -> Any:
+    """Numbers e-conomic stores as integers; a non-numeric value passes so the API rejects it by name."""
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return value
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _money_out(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _money_in(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _date_out(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _date_in(value: Any) -> date | None:
+    return date.fromisoformat(value[:10]) if value else None
+
+
+def country_to_remote(code: Any) -> Any:
+    if not isinstance(code, str):
+        return code
+    found = pycountry.countries.get(alpha_2=code.strip().upper()) if len(code.strip()) == 2 else None
+    return found.name if found else code
+
+
+def country_from_remote(name: Any) -> Any:
+    if not isinstance(name, str) or not name.strip():
+        return name or None
+    try:
+        return pycountry.countries.lookup(name.strip()).alpha_2
+    except LookupError:
+        return name  # unknown: keep it, the quality gate names it
+
+
+@dataclass(frozen=True)
+class F:
+    """One model field <-> one remote property (dotted path into nested objects)."""
+
+    model: str
+    remote: str
+    out: Callable[[Any], Any] | None = None
+    back: Callable[[Any], Any] | None = None
+    max_length: int | None = None  # e-conomic's limit, for limits()
+
+
+INT = dict(out=_int_or_keep, back=_str)
+MONEY = dict(out=_money_out, back=_money_in)
+DATE = dict(out=_date_out, back=_date_in)
+BOOL = dict(out=lambda v: True if v else None, back=lambda v: bool(v))
+
+
+@dataclass(frozen=True)
+class Spec:
+    fields: tuple[F, ...]
+    required: tuple[str, ...] = ()  # model fields e-conomic requires on create
+    extra_limits: tuple[tuple[str, int], ...] = ()  # limits of fields mapped by hand (address)
+    extra_fields: tuple[str, ...] = ()  # model fields mapped by hand
+
+
+SPECS: dict[str, Spec] = {
+    "debtors": Spec(
+        fields=(
+            F("number", "customerNumber", max_length=9, **INT),  # integer 1..999999999
+            F("name", "name", max_length=255),
+            F("postcode", "zip", max_length=30),
+            F("city", "city", max_length=50),
+            F("country", "country", country_to_remote, country_from_remote, max_length=50),
+            F("vat_number", "corporateIdentificationNumber", max_length=40),
+            F("email", "email", max_length=255),
+            F("phone", "telephoneAndFaxNumber", max_length=255),
+            F("website", "website", max_length=255),
+            F("currency", "currency", max_length=3),
+            F("payment_terms", "paymentTerms.paymentTermsNumber", **INT),
+            F("customer_group", "customerGroup.customerGroupNumber", **INT),
+            F("barred", "barred", **BOOL),
+        ),
+        required=("name", "currency", "payment_terms", "customer_group"),
+        # address is one line of 510: leave the model's 30 to the house number, one for the space
+        extra_limits=(("street", 510 - 1 - 30), ("house_number", 30)),
+        extra_fields=("street", "house_number"),
+    ),
+    "contacts": Spec(
+        fields=(
+            F("debtor_id", "customer.customerNumber", **INT),
+            F("name", "name", max_length=255),
+            F("email", "email", max_length=255),
+            F("phone", "phone", max_length=50),
+        ),
+        required=("debtor_id", "name"),
+    ),
+    "items": Spec(
+        fields=(
+            F("number", "productNumber", max_length=25),
+            F("name", "name", max_length=300),
+            F("description", "description", max_length=500),
+            F("unit", "unit.unitNumber", **INT),
+            F("unit_price", "salesPrice", **MONEY),
+            F("cost_price", "costPrice", **MONEY),
+            F("ean", "barCode", max_length=50),
+            F("product_group", "productGroup.productGroupNumber", **INT),
+            F("barred", "barred", **BOOL),
+        ),
+        required=("number", "name", "product_group"),
+    ),
+    "invoices": Spec(
+        fields=(
+            F("number", "bookedInvoiceNumber", **INT),
+            F("debtor_id", "customer.customerNumber", **INT),
+            F("invoice_date", "date", **DATE),
+            F("due_date", "dueDate", **DATE),
+            F("currency", "currency", max_length=3),
+            F("net_amount", "netAmount", **MONEY),
+            F("vat_amount", "vatAmount", **MONEY),
+            F("gross_amount", "grossAmount", **MONEY),
+            F("remainder", "remainder", **MONEY),
+            F("heading", "notes.heading", max_length=250),
+        ),
+        required=("debtor_id", "invoice_date", "currency"),
+        extra_fields=("status",),
+    ),
+    "invoice_lines": Spec(
+        fields=(
+            F("line_number", "lineNumber", back=lambda v: v),
+            F("item_id", "product.productNumber", max_length=25),
+            F("description", "description", max_length=2500),
+            F("quantity", "quantity", **MONEY),
+            F("unit_price", "unitNetPrice", **MONEY),
+            F("discount_percentage", "discountPercentage", **MONEY),
+            F("net_amount", "totalNetAmount", **MONEY),
+        ),
+        required=("invoice_id", "line_number"),
+        extra_fields=("invoice_id",),
+    ),
+    "payments": Spec(fields=(), extra_fields=("invoice_id", "debtor_id", "payment_date", "amount", "currency")),
+}
+
+
+# -- dotted paths ----------------------------------------------------------------------------
+
+def get_path(record: dict[str, Any], path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def set_path(record: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        record = record.setdefault(part, {})
+    record[last] = value
+
+
+def _spec(entity: str) -> Spec:
+    try:
+        return SPECS[entity]
+    except KeyError:
+        raise KeyError(f"economic: no mapping for entity {entity!r}; known: {', '.join(SPECS)}") from None
+
+
+# -- public API --------------------------------------------------------------------------------
+
+def mapped_fields(entity: str) -> tuple[str, ...]:
+    spec = _spec(entity)
+    return tuple(f.model for f in spec.fields) + spec.extra_fields
+
+
+def remote_top_keys(entity: str) -> tuple[str, ...]:
+    """The top-level remote properties the mapping owns (replaced wholesale on update)."""
+    keys = [f.remote.split(".")[0] for f in _spec(entity).fields]
+    if entity == "debtors":
+        keys.append("address")
+    return tuple(dict.fromkeys(keys))
+
+
+def remote_to_model_field(entity: str, remote_key: str) -> str:
+    """The model field a remote (top-level or dotted) property belongs to, for error messages."""
+    if entity == "debtors" and remote_key == "address":
+        return "street"
+    top = remote_key.split(".")[0]
+    for f in _spec(entity).fields:
+        if f.remote == remote_key or f.remote.split(".")[0] == top:
+            return f.model
+    return remote_key  # e.g. vatZone, layout: no model field, keep e-conomic's name
+
+
+def limits(entity: str) -> FieldLimits:
+    spec = _spec(entity)
+    max_lengths = {f.model: f.max_length for f in spec.fields if f.max_length}
+    max_lengths.update(dict(spec.extra_limits))
+    return FieldLimits(max_lengths=max_lengths, required=spec.required)
+
+
+def to_remote(entity: str, values: dict[str, Any], *, create: bool = False) -> dict[str, Any]:
+    """The e-conomic JSON for the model fields given (None and unmapped fields are left out).
+
+    create=True adds what e-conomic requires on create but the model does not carry (vatZone).
+    For invoices the result is a draft invoice (POST /invoices/drafts); `values["lines"]` may hold
+    invoice_lines model dicts.
+    """
+    spec = _spec(entity)
+    out: dict[str, Any] = {}
+    for f in spec.fields:
+        if f.model not in values or values[f.model] is None:
+            continue
+        value = f.out(values[f.model]) if f.out else values[f.model]
+        if value is not None:
+            set_path(out, f.remote, value)
+    if entity == "debtors":
+        address = join_street(values.get("street"), values.get("house_number"))
+        if address:
+            out["address"] = address
+        if create:
+            out.setdefault("vatZone", {"vatZoneNumber": DEFAULT_VAT_ZONE})
+    elif entity == "invoices":
+        out.pop("bookedInvoiceNumber", None)  # booked numbers are given when booking, not on a draft
+        for key in ("netAmount", "vatAmount", "grossAmount", "remainder"):
+            out.pop(key, None)  # read-only: computed by e-conomic from the lines
+        if create:
+            out.setdefault("layout", {"layoutNumber": DEFAULT_LAYOUT})
+        lines = values.get("lines")
+        if lines:
+            out["lines"] = [to_remote("invoice_lines", line) for line in lines]
+            for line in out["lines"]:
+                line.pop("totalNetAmount", None)
+    return out
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def remote_id(entity: str, record: dict[str, Any], parent: dict[str, Any] | None = None) -> str:
+    if entity == "debtors":
+        return str(record["customerNumber"])
+    if entity == "contacts":
+        return f"{get_path(record, 'customer.customerNumber')}/{record['customerContactNumber']}"
+    if entity == "items":
+        return str(record["productNumber"])
+    if entity in ("invoices", "payments"):
+        return str(record["bookedInvoiceNumber"])
+    if entity == "invoice_lines":
+        assert parent is not None, "an invoice line's id needs its invoice"
+        return f"{parent['bookedInvoiceNumber']}/{record['lineNumber']}"
+    raise KeyError(entity)
+
+
+def from_remote(entity: str, record: dict[str, Any], parent: dict[str, Any] | None = None) -> RemoteRecord:
+    """One e-conomic record as a model record. invoice_lines need their invoice as `parent`."""
+    spec = _spec(entity)
+    values: dict[str, Any] = {}
+    for f in spec.fields:
+        raw = get_path(record, f.remote)
+        values[f.model] = f.back(raw) if f.back else raw
+    if entity == "debtors":
+        values["street"], values["house_number"] = split_street(record.get("address"))
+    elif entity == "invoices":
+        values["status"] = "booked"
+    elif entity == "invoice_lines":
+        values["invoice_id"] = str(parent["bookedInvoiceNumber"]) if parent else None
+    elif entity == "payments":
+        gross = _money_in(record.get("grossAmount")) or Decimal(0)
+        remainder = _money_in(record.get("remainder")) or Decimal(0)
+        values = {
+            "invoice_id": str(record["bookedInvoiceNumber"]),
+            "debtor_id": _str(get_path(record, "customer.customerNumber")),
+            "payment_date": None,  # not in the API: see the module docstring
+            "amount": gross - remainder,
+            "currency": record.get("currency"),
+        }
+    return RemoteRecord(
+        remote_id=remote_id(entity, record, parent),
+        values=values,
+        updated_at=parse_timestamp(record.get("lastUpdated")),
+    )
+
+
+# -- product numbers in URLs -----------------------------------------------------------------
+# e-conomic's own replacement scheme for non-alphanumeric characters in resource URLs
+# ("Custom resource self-link encoding"); everything else is percent-encoded as usual.
+_URL_CODES = {"<": "_0_", ">": "_1_", "*": "_2_", "%": "_3_", ":": "_4_", "&": "_5_", "/": "_6_",
+              "\\": "_7_", "_": "_8_", " ": "_9_", "?": "_10_", ".": "_11_", "#": "_12_", "+": "_13_"}
+_URL_DECODE = {code: char for char, code in _URL_CODES.items()}
+
+
+def encode_key(key: str) -> str:
+    from urllib.parse import quote
+
+    return "".join(_URL_CODES.get(ch) or quote(ch, safe="") for ch in str(key))
+
+
+def decode_key(text: str) -> str:
+    import re
+
+    return re.sub(r"_(1[0-3]|[0-9])_", lambda m: _URL_DECODE[m.group(0)], text)

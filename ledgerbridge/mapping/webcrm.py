@@ -1,0 +1,374 @@
+"""webCRM <-> entity model: which model field lives in which webCRM DTO field, and how it converts.
+
+The DTO field tables below are transcribed from webCRM's Swagger 2.0 spec (OrganisationDto,
+PersonDto, ProductDto: names, types, maxLength); the emulator validates against them and
+`limits()` derives webCRM's field lengths from them, so they are written once, here.
+tests/test_webcrm_emulator.py checks them against the spec file.
+
+Mapped entities:
+- debtors  <-> Organisations (OrganisationDto). The ERP customer number has no native field; it
+  lives in a configurable custom field (default OrganisationExtraCustom1, maxLength 50).
+- contacts <-> Persons (PersonDto). PersonOrganisationId is the debtor reference.
+- items    <-> Products (ProductDto). The DTO has no native name/number fields; what a
+  Product's Plus/Custom fields hold is set up per webCRM installation, so the layout is a
+  parameter (`item_fields`) with the default `ITEM_FIELDS`.
+Model fields webCRM has no place for (currency, payment terms, barred, ...) are not mapped.
+"""
+
+from __future__ import annotations
+
+import gettext
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from functools import cache
+from typing import Any, Callable
+
+import pycountry
+
+from ledgerbridge.connectors.base import FieldLimits, RemoteRecord
+from ledgerbridge.mapping.address import join_street, split_street
+
+# -- the remote schema ---------------------------------------------------------------------
+# Compact notation: Name:code, where code is s[maxLen] string, i int32, n double, b boolean,
+# d date-time, e:A|B enum; "Plus1-20" expands to Plus1..Plus20. Names lack the DTO prefix.
+_DTO_SPECS = {
+    "Organisation": """
+        Address:s250 Alert:s50 ApprovalStatus:i City:s50 Comment:s CompareName:s500 Country:s50
+        CreatedAt:d CreatedBy:s DivisionName:s200 Domain:s50 ExtraCustom1-8:s50 Fax:s50 Gps:s50 Id:i
+        ImageFileExtension:s Industry:s50 LastDisplayedAt:d
+        LastItemType:e:Undefined|Activity|Opportunity|Delivery|Meeting|SupportCase
+        LastItemUpdatedAt:d MarketDataId:s MarketDataProviderId:i Name:s200 NoAds:b History:s
+        OutlookSync:i OverlayUrl:s Owner:i Owner2:i PostCode:s ReportTemp:i Sla:i State:s Status:s
+        Telephone:s50 TelephoneSearch:s TerritoryId:i Type:s UpdatedAt:d UpdatedBy:s VatCountry:s10
+        VatGroup:s20 VatNumber:s50 VatStatus:s VatVerifiedAt:d Www:s50 XDate1-2:d XInt1-8:i
+        XMemo1-2:s XText1-8:s50 Plus1-20:s Custom1-15:s Memo:s
+    """,
+    "Person": """
+        Birthday:d BlockMassEmail:b BlockMassEmail2:b CampaignPassword:s CampaignWrongPasswordCount:i
+        CheckMark1-10:b Comment:s CreatedAt:d CreatedBy:s DirectPhone:s Email:s Email2:s
+        EmailBounces:b Email2Bounces:b FirstName:s Id:i ImageFileExtension:s LastLoginDateTime:d
+        LastName:s LoginLog:s MarketDateId:s MemberGroupId:i MemberLanguageId:i MemberNumber:s
+        MemberPassword:s MemberStartDate:d MemberStatusId:i MemberWrongPasswordCount:i MiddleName:s
+        MobilePhone:s Name:s History:s OrganisationId:i Password:s Salutation:s Skype:s SortOrder:i
+        Status:e:Active|Resigned|Other|Guest SupportLanguageId:i TelephoneSearch:s Title:s
+        UpdatedAt:d UpdatedBy:s Plus1-20:s Custom1-15:s Memo:s
+    """,
+    "Product": """
+        Combined:s Comment:s CostPrice:n CreatedAt:d CreatedBy:s Discount:n Id:i ListPrice:n
+        History:s OrganisationId:i PersonId:i Price:n ProductYear:i Quantity:n SortOrder:i
+        StockStatus:s UpdatedAt:d UpdatedBy:s VatCode:s Plus1-20:s Custom1-15:s Memo:s
+    """,
+}
+
+
+@dataclass(frozen=True)
+class DtoField:
+    name: str
+    type: str  # "string", "integer", "number", "boolean", "date-time"
+    max_length: int | None = None
+    enum: tuple[str, ...] | None = None
+
+
+_TYPES = {"s": "string", "i": "integer", "n": "number", "b": "boolean", "d": "date-time"}
+
+
+def _parse_dto(prefix: str, spec: str) -> dict[str, DtoField]:
+    fields: dict[str, DtoField] = {}
+    for token in spec.split():
+        name, code = token.split(":", 1)
+        ranged = re.fullmatch(r"(\D+)(\d+)-(\d+)", name)
+        names = [f"{ranged[1]}{i}" for i in range(int(ranged[2]), int(ranged[3]) + 1)] if ranged else [name]
+        for n in names:
+            full = prefix + n
+            if code.startswith("e:"):
+                fields[full] = DtoField(full, "string", enum=tuple(code[2:].split("|")))
+            else:
+                fields[full] = DtoField(full, _TYPES[code[0]], int(code[1:]) if code[1:] else None)
+    return fields
+
+
+# resource name -> (DTO prefix, field table)
+RESOURCES = {"Organisations": "Organisation", "Persons": "Person", "Products": "Product"}
+DTO_FIELDS: dict[str, dict[str, DtoField]] = {
+    resource: _parse_dto(prefix, _DTO_SPECS[prefix]) for resource, prefix in RESOURCES.items()
+}
+# What webCRM itself insists on when writing (beyond the DTO's own `required: [XId]`, which the
+# server assigns): an organisation needs a name, a person belongs to an organisation.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "Organisations": ("OrganisationName",),
+    "Persons": ("PersonOrganisationId",),
+    "Products": (),
+}
+# Fields the server stamps; whatever a client sends for them is ignored.
+SERVER_FIELDS = ("Id", "CreatedAt", "CreatedBy", "UpdatedAt", "UpdatedBy")
+
+ENTITY_RESOURCE = {"debtors": "Organisations", "contacts": "Persons", "items": "Products"}
+
+
+def id_field(resource: str) -> str:
+    return RESOURCES[resource] + "Id"
+
+
+def updated_field(resource: str) -> str:
+    return RESOURCES[resource] + "UpdatedAt"
+
+
+def parse_timestamp(value: str) -> datetime:
+    """webCRM date-times as aware UTC datetimes; a value without offset is taken as UTC."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+# -- converters ----------------------------------------------------------------------------
+def _text_out(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _text_in(value: Any) -> str | None:
+    # webCRM returns "" for an empty text field; the model says None.
+    return None if value in (None, "") else str(value)
+
+
+def _ref_out(value: Any) -> int:
+    return int(value) if value not in (None, "") else 0
+
+
+def _ref_in(value: Any) -> str | None:
+    return None if value in (None, 0, "") else str(value)
+
+
+def _decimal_out(value: Any) -> float:
+    # DTO prices are doubles; webCRM has no "no price", so None is written as 0.
+    return float(value) if value is not None else 0.0
+
+
+def _decimal_in(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+@cache
+def _country_names() -> dict[str, str]:
+    """Lower-cased country names -> alpha-2: English names plus the languages webCRM users write in."""
+    names: dict[str, str] = {}
+    locales = ("da", "de", "sv", "nb", "nn", "fi", "nl", "fr")
+    translations = []
+    for lang in locales:
+        try:
+            translations.append(gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[lang]))
+        except OSError:
+            continue
+    english = [
+        (name, country.alpha_2)
+        for country in pycountry.countries
+        for name in (country.name, getattr(country, "common_name", None), getattr(country, "official_name", None))
+        if name
+    ]
+    # English names first, so a translation never shadows another country's English name.
+    for name, code in english:
+        names.setdefault(name.lower(), code)
+    for t in translations:
+        for name, code in english:
+            names.setdefault(t.gettext(name).lower(), code)
+    return names
+
+
+def country_to_remote(value: Any) -> str:
+    """ISO alpha-2 -> the English short name webCRM users see; anything else is passed on as it is."""
+    if value is None:
+        return ""
+    country = pycountry.countries.get(alpha_2=str(value).upper()) if len(str(value)) == 2 else None
+    return country.name if country else str(value)
+
+
+def country_from_remote(value: Any) -> str | None:
+    """Free-text country -> ISO alpha-2; unknown text stays as it is so the quality gate flags it."""
+    text = _text_in(value)
+    if text is None:
+        return None
+    key = " ".join(text.split()).lower()
+    if key in _country_names():
+        return _country_names()[key]
+    try:
+        return pycountry.countries.lookup(key).alpha_2
+    except LookupError:
+        return text
+
+
+def split_person_name(name: str | None) -> tuple[str, str]:
+    """The model's one name -> (PersonFirstName, PersonLastName): the last word is the last name."""
+    words = (name or "").split()
+    if not words:
+        return "", ""
+    return " ".join(words[:-1]), words[-1]
+
+
+def person_full_name(record: dict[str, Any]) -> str:
+    parts = (record.get("PersonFirstName"), record.get("PersonMiddleName"), record.get("PersonLastName"))
+    return " ".join(p.strip() for p in parts if p and p.strip())
+
+
+# -- the mapping ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FieldMap:
+    """Model fields <-> remote fields, with the two conversions. Most are 1:1; the address line
+    (street + house number) and the person's name are the composite ones."""
+
+    model: tuple[str, ...]
+    remote: tuple[str, ...]
+    out: Callable[[dict[str, Any]], dict[str, Any]]  # model values -> remote fields
+    into: Callable[[dict[str, Any]], dict[str, Any]]  # remote record -> model values
+
+
+def simple(model: str, remote: str, out: Callable = _text_out, into: Callable = _text_in) -> FieldMap:
+    return FieldMap((model,), (remote,), lambda v: {remote: out(v.get(model))}, lambda r: {model: into(r.get(remote))})
+
+
+ADDRESS = FieldMap(
+    ("street", "house_number"),
+    ("OrganisationAddress",),
+    lambda v: {"OrganisationAddress": join_street(v.get("street"), v.get("house_number")) or ""},
+    lambda r: dict(zip(("street", "house_number"), split_street(_text_in(r.get("OrganisationAddress"))))),
+)
+
+PERSON_NAME = FieldMap(
+    ("name",),
+    ("PersonFirstName", "PersonLastName", "PersonName"),
+    lambda v: dict(zip(("PersonFirstName", "PersonLastName"), split_person_name(v.get("name")))),
+    # PersonName is webCRM's computed full name; fall back to the parts if it is empty.
+    lambda r: {"name": _text_in(r.get("PersonName")) or _text_in(person_full_name(r))},
+)
+
+# The default layout of the item fields in a webCRM product (installation-specific, see above).
+ITEM_FIELDS: dict[str, str] = {
+    "number": "ProductPlus1",
+    "name": "ProductPlus2",
+    "unit": "ProductPlus3",
+    "ean": "ProductPlus4",
+    "product_group": "ProductPlus5",
+    "description": "ProductMemo",
+    "unit_price": "ProductListPrice",
+    "cost_price": "ProductCostPrice",
+}
+
+
+class WebcrmMapping:
+    def __init__(self, number_field: str = "OrganisationExtraCustom1", item_fields: dict[str, str] | None = None):
+        if number_field not in DTO_FIELDS["Organisations"]:
+            raise ValueError(f"number_field {number_field!r} is not an OrganisationDto field")
+        item_fields = dict(item_fields or ITEM_FIELDS)
+        for remote in item_fields.values():
+            if remote not in DTO_FIELDS["Products"]:
+                raise ValueError(f"item field {remote!r} is not a ProductDto field")
+        self.number_field = number_field
+        self.maps: dict[str, tuple[FieldMap, ...]] = {
+            "debtors": (
+                simple("number", number_field),
+                simple("name", "OrganisationName"),
+                ADDRESS,
+                simple("postcode", "OrganisationPostCode"),
+                simple("city", "OrganisationCity"),
+                simple("country", "OrganisationCountry", country_to_remote, country_from_remote),
+                simple("vat_number", "OrganisationVatNumber"),
+                simple("phone", "OrganisationTelephone"),
+                simple("website", "OrganisationWww"),
+                simple("crm_type", "OrganisationType"),
+            ),
+            "contacts": (
+                simple("debtor_id", "PersonOrganisationId", _ref_out, _ref_in),
+                PERSON_NAME,
+                simple("email", "PersonEmail"),
+                simple("phone", "PersonDirectPhone"),
+                simple("mobile", "PersonMobilePhone"),
+                simple("title", "PersonTitle"),
+            ),
+            "items": tuple(
+                simple(model, remote, _decimal_out, _decimal_in)
+                if DTO_FIELDS["Products"][remote].type == "number"
+                else simple(model, remote)
+                for model, remote in item_fields.items()
+            ),
+        }
+
+    def _maps(self, entity: str) -> tuple[FieldMap, ...]:
+        try:
+            return self.maps[entity]
+        except KeyError:
+            raise KeyError(f"webcrm maps no entity {entity!r}; it maps {', '.join(self.maps)}") from None
+
+    def resource(self, entity: str) -> str:
+        self._maps(entity)
+        return ENTITY_RESOURCE[entity]
+
+    def mapped_fields(self, entity: str) -> tuple[str, ...]:
+        return tuple(f for m in self._maps(entity) for f in m.model)
+
+    def to_remote(self, entity: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Model values -> DTO fields. Only maps whose model fields appear in `values` are written,
+        so a partial dict gives a partial DTO; a composite is written from all of its fields."""
+        out: dict[str, Any] = {}
+        for m in self._maps(entity):
+            if any(f in values for f in m.model):
+                out.update(m.out(values))
+        return out
+
+    def from_remote(self, entity: str, record: dict[str, Any]) -> RemoteRecord:
+        resource = self.resource(entity)
+        values: dict[str, Any] = {}
+        for m in self._maps(entity):
+            values.update(m.into(record))
+        updated = record.get(updated_field(resource))
+        return RemoteRecord(
+            remote_id=str(record[id_field(resource)]),
+            values=values,
+            updated_at=parse_timestamp(updated) if updated else None,
+        )
+
+    def expand(self, entity: str, fields: Any) -> set[str]:
+        """The given model fields plus the other parts of any composite they belong to."""
+        return {f for m in self._maps(entity) if any(x in fields for x in m.model) for f in m.model}
+
+    def number_remote_field(self, entity: str) -> str | None:
+        """The DTO field holding the entity's business number (None: the entity has none)."""
+        maps = [m for m in self._maps(entity) if m.model == ("number",)]
+        return maps[0].remote[0] if maps else None
+
+    def model_fields_of(self, entity: str, remote_field: str) -> tuple[str, ...]:
+        """Which model fields a remote field carries (to name them in validation errors)."""
+        return tuple(f for m in self._maps(entity) if remote_field in m.remote for f in m.model)
+
+    def limits(self, entity: str) -> FieldLimits:
+        """webCRM's max lengths in model field names. A composite (the address line) limits each of
+        its parts by the whole line's length; the joined line is checked by webCRM itself."""
+        dto = DTO_FIELDS[self.resource(entity)]
+        lengths: dict[str, int] = {}
+        for m in self._maps(entity):
+            limits = [dto[r].max_length for r in m.remote if dto[r].max_length]
+            if limits:
+                for f in m.model:
+                    if f != "country":  # the model's alpha-2 becomes a name well within the limit
+                        lengths[f] = min(limits)
+        required = tuple(
+            f for r in REQUIRED[self.resource(entity)] for f in self.model_fields_of(entity, r)
+        )
+        return FieldLimits(max_lengths=lengths, required=required)
+
+
+DEFAULT = WebcrmMapping()
+
+
+def to_remote(entity: str, values: dict[str, Any]) -> dict[str, Any]:
+    return DEFAULT.to_remote(entity, values)
+
+
+def from_remote(entity: str, record: dict[str, Any]) -> RemoteRecord:
+    return DEFAULT.from_remote(entity, record)
+
+
+def mapped_fields(entity: str) -> tuple[str, ...]:
+    return DEFAULT.mapped_fields(entity)
+
+
+def limits(entity: str) -> FieldLimits:
+    return DEFAULT.limits(entity)

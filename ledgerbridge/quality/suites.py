@@ -1,0 +1,243 @@
+"""Great Expectations suites: derived from the model, extended by expectations/<entity>.json,
+tightened by the target's FieldLimits, and run in memory.
+
+Three layers, so nothing is written down twice:
+  1. derived from ledgerbridge.model: required -> not null, max_length -> value lengths,
+     minimum -> values between;
+  2. expectations/<entity>.json: only the hand-written extras (allowed values, date order, ...),
+     in GE 1.x ExpectationSuite JSON form;
+  3. the target's FieldLimits: a shorter max length or an extra required field replaces the
+     model's, so the stricter rule applies and the reason names the system that imposes it.
+
+Every expectation carries meta["ledgerbridge"] = {"rule": ..., "reason": ...}: a value-free rule
+label (for counting) and a reason template filled per failing row by the gate.
+
+GE is imported lazily (it takes seconds) and one ephemeral context is built per process; suites
+and validation definitions are cached per (entity, target, limits).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ledgerbridge.connectors.base import FieldLimits
+from ledgerbridge.model import Kind, entity
+
+__all__ = [
+    "EXPECTATIONS_DIR",
+    "TARGET_LABELS",
+    "Failure",
+    "target_label",
+    "derived_expectations",
+    "extra_expectations",
+    "suite_expectations",
+    "run_suite",
+]
+
+EXPECTATIONS_DIR = Path(os.environ.get("LEDGERBRIDGE_EXPECTATIONS_DIR", Path(__file__).resolve().parents[2] / "expectations"))
+
+# How people write the systems' names in reasons; connectors use the short ids.
+TARGET_LABELS = {"economic": "e-conomic", "webcrm": "webCRM"}
+
+MODEL_LABEL = "the ledgerbridge model"
+
+
+def target_label(target: str) -> str:
+    return TARGET_LABELS.get(target, target)
+
+
+def _meta(rule: str, reason: str) -> dict:
+    return {"ledgerbridge": {"rule": rule, "reason": reason}}
+
+
+def derived_expectations(entity_name: str, target: str, limits: FieldLimits | None = None) -> list[dict]:
+    """The base expectations from the model with the target's limits layered on, as GE JSON dicts."""
+    ent = entity(entity_name)
+    limits = limits or FieldLimits()
+    label = target_label(target)
+    out: list[dict] = []
+    names = list(ent.field_names) + [n for n in (*limits.max_lengths, *limits.required) if n not in ent.field_by_name]
+    for name in dict.fromkeys(names):
+        field = ent.field_by_name.get(name)
+        model_required = bool(field and field.required)
+        if model_required or name in limits.required:
+            by = "it is required" if model_required else f"{label} requires it"
+            out.append({
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": name},
+                "meta": _meta(f"{name} missing", f"{name} is empty; {by}"),
+            })
+        model_max = field.max_length if field else None
+        target_max = limits.max_lengths.get(name)
+        if model_max is not None or target_max is not None:
+            # The stricter limit wins; on a tie the target is named, it is the one that rejects.
+            if target_max is not None and (model_max is None or target_max <= model_max):
+                limit, who = target_max, label
+            else:
+                limit, who = model_max, MODEL_LABEL
+            out.append({
+                "type": "expect_column_value_lengths_to_be_between",
+                "kwargs": {"column": name, "max_value": limit},
+                "meta": _meta(f"{name} longer than {limit} ({who})",
+                              f"{name} is {{length}} characters; {who} accepts at most {limit}"),
+            })
+        if field is not None and field.minimum is not None:
+            out.append({
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": name, "min_value": float(field.minimum)},
+                "meta": _meta(f"{name} below {field.minimum}", f"{name} is {{value}}; it must be at least {field.minimum}"),
+            })
+    return out
+
+
+def extra_expectations(entity_name: str, directory: Path | None = None) -> list[dict]:
+    """The hand-written expectations of expectations/<entity>.json ([] when there is no file)."""
+    path = (directory or EXPECTATIONS_DIR) / f"{entity_name}.json"
+    if not path.exists():
+        return []
+    suite = json.loads(path.read_text(encoding="utf-8"))
+    extras = []
+    for exp in suite.get("expectations", []):
+        exp = {"type": exp["type"], "kwargs": dict(exp.get("kwargs", {})), "meta": dict(exp.get("meta") or {})}
+        column = exp["kwargs"].get("column") or exp["kwargs"].get("column_A", "?")
+        exp["meta"].setdefault("ledgerbridge", {})
+        exp["meta"]["ledgerbridge"].setdefault("rule", f"{column}: {exp['type']}")
+        exp["meta"]["ledgerbridge"].setdefault("reason", f"{column} is {{value}}; fails {exp['type']}")
+        extras.append(exp)
+    return extras
+
+
+def suite_expectations(entity_name: str, target: str, limits: FieldLimits | None = None) -> list[dict]:
+    return derived_expectations(entity_name, target, limits) + extra_expectations(entity_name)
+
+
+def expectation_columns(expectations: list[dict]) -> list[str]:
+    cols: list[str] = []
+    for exp in expectations:
+        kw = exp["kwargs"]
+        cols += [kw[k] for k in ("column", "column_A", "column_B") if k in kw]
+        cols += list(kw.get("column_list", []))
+    return list(dict.fromkeys(cols))
+
+
+# --- the frame GE sees ---------------------------------------------------------------------
+
+
+def build_frame(entity_name: str, records: list[dict], columns: list[str]):
+    """One typed column per field. Values of the wrong Python type become null here; the gate's
+    type check reports them, so GE never trips over an int in a text column."""
+    import pandas as pd
+
+    fields = entity(entity_name).field_by_name
+    data = {}
+    for col in columns:
+        kind = fields[col].kind if col in fields else Kind.TEXT
+        raw = [r.get(col) if isinstance(r, dict) else None for r in records]
+        if kind in (Kind.INTEGER, Kind.DECIMAL):
+            data[col] = pd.Series([_number(v) for v in raw], dtype="float64")
+        elif kind is Kind.DATE:
+            data[col] = pd.to_datetime(pd.Series([v if isinstance(v, date) else None for v in raw], dtype=object))
+        elif kind is Kind.BOOLEAN:
+            data[col] = pd.Series([v if isinstance(v, bool) else None for v in raw], dtype=object)
+        else:
+            # object dtype on purpose: pandas 3 would infer its str dtype and change null handling
+            data[col] = pd.Series([v if isinstance(v, str) else (None if v is None else str(v)) for v in raw], dtype=object)
+    return pd.DataFrame(data, index=pd.RangeIndex(len(records)))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return None
+    try:
+        return float(value)
+    except (OverflowError, ValueError):
+        return None
+
+
+# --- running GE ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    row: int  # position in the records list
+    column: str
+    expectation: str  # GE expectation type
+    rule: str
+    reason_template: str
+
+
+_lock = threading.Lock()  # one GE context per process; it is not meant for concurrent use
+_context = None
+_validations: dict[tuple, Any] = {}
+
+
+def _get_context():
+    global _context
+    if _context is None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        _context = context
+    return _context
+
+
+def _validation(entity_name: str, target: str, limits: FieldLimits | None, expectations: list[dict]):
+    limits = limits or FieldLimits()
+    cache_key = (entity_name, target, tuple(sorted(limits.max_lengths.items())), tuple(sorted(limits.required)))
+    if cache_key not in _validations:
+        import great_expectations as gx
+
+        context = _get_context()
+        name = f"{entity_name}.{target}.{len(_validations)}"
+        batch = (context.data_sources.add_pandas(name).add_dataframe_asset(entity_name)
+                 .add_batch_definition_whole_dataframe("whole frame"))
+        suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+        _validations[cache_key] = context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite))
+    return _validations[cache_key]
+
+
+def run_suite(entity_name: str, records: list[dict], target: str,
+              limits: FieldLimits | None = None) -> tuple[list[Failure], list[str]]:
+    """(failing rows, errors of expectations that could not run) for `records`."""
+    expectations = suite_expectations(entity_name, target, limits)
+    if not records or not expectations:
+        return [], []
+    frame = build_frame(entity_name, records, expectation_columns(expectations))
+    with _lock:
+        validation = _validation(entity_name, target, limits, expectations)
+        result = validation.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
+        _forget_results()
+    failures: list[Failure] = []
+    errors: list[str] = []
+    for res in result.results:
+        config = res.expectation_config
+        kwargs = config.kwargs
+        column = kwargs.get("column") or kwargs.get("column_A") or "?"
+        lb = (config.meta or {}).get("ledgerbridge", {})
+        if (res.exception_info or {}).get("raised_exception"):
+            errors.append(f"{config.type} on {column} could not run: {res.exception_info.get('exception_message')}")
+            continue
+        if res.success:
+            continue
+        for row in res.result.get("unexpected_index_list") or []:
+            failures.append(Failure(int(row), column, config.type, lb.get("rule", config.type), lb.get("reason", "")))
+    return failures, errors
+
+
+def _forget_results() -> None:
+    # ValidationDefinition.run stores every result in the context's in-memory store; in a
+    # long-lived Dagster process that would grow without bound, and we keep our own report.
+    store = _get_context().validation_results_store
+    for key in store.list_keys():
+        store.remove_key(key)
