@@ -143,7 +143,8 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
             connector.close()
         plan = plan_push(store, sync_config, entity.name, side)
         gate = apply_gate(
-            store, plan, limits, threshold=sync_config.quality.block_threshold, run_id=context.run_id
+            store, plan, limits, threshold=sync_config.quality.block_threshold,
+            min_records=sync_config.quality.block_min_records, run_id=context.run_id
         )
         held = gate.held_back()
         check = AssetCheckResult(

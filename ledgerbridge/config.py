@@ -105,7 +105,10 @@ class HubConfig(Strict):
 
 
 class QualityConfig(Strict):
+    # The push stops when more than this share of a batch's records newly fails the checks...
     block_threshold: float = Field(0.2, ge=0, le=1)
+    # ...and the batch has at least this many records (two bad of five is no mass corruption).
+    block_min_records: int = Field(20, ge=1)
 
 
 class SyncConfig(Strict):

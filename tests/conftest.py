@@ -51,3 +51,63 @@ def sqlite_store(tmp_path):
     hub_store.create_all()
     yield hub_store
     hub_store.dispose()
+
+
+# -- the two emulated systems and a configuration pointing at them ---------------------------
+
+from ledgerbridge.config import parse_config  # noqa: E402
+from ledgerbridge.emulators.economic import EconomicEmulator  # noqa: E402
+from ledgerbridge.emulators.webcrm import WebcrmEmulator  # noqa: E402
+
+TEST_SECRETS = {
+    "LB_TEST_WEBCRM_KEY": "test-webcrm-key",
+    "LB_TEST_ECONOMIC_SECRET": "test-economic-secret",
+    "LB_TEST_ECONOMIC_GRANT": "test-economic-grant",
+}
+
+
+@pytest.fixture
+def webcrm():
+    emulator = WebcrmEmulator(api_keys=(TEST_SECRETS["LB_TEST_WEBCRM_KEY"],))
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def economic():
+    emulator = EconomicEmulator(
+        app_secret_token=TEST_SECRETS["LB_TEST_ECONOMIC_SECRET"],
+        agreement_grant_token=TEST_SECRETS["LB_TEST_ECONOMIC_GRANT"],
+    )
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+def make_config(webcrm_url: str, economic_url: str, hub_url: str, **entities):
+    return parse_config(
+        {
+            "crm": {"system": "webcrm", "base_url": webcrm_url, "secrets": {"api_key": "LB_TEST_WEBCRM_KEY"}},
+            "erp": {
+                "system": "economic",
+                "base_url": economic_url,
+                "secrets": {"app_secret_token": "LB_TEST_ECONOMIC_SECRET", "agreement_grant_token": "LB_TEST_ECONOMIC_GRANT"},
+            },
+            "hub": {"url": hub_url},
+            "entities": entities
+            or {
+                "debtors": {
+                    "create_in_erp": "crm_type == 'Customer'",
+                    "erp_defaults": {"currency": "DKK", "payment_terms": "1", "customer_group": "1"},
+                }
+            },
+        },
+        "test",
+    )
+
+
+@pytest.fixture
+def secrets_env(monkeypatch):
+    for name, value in TEST_SECRETS.items():
+        monkeypatch.setenv(name, value)

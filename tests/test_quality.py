@@ -195,7 +195,7 @@ any_record = st.dictionaries(st.sampled_from(list(ENTITIES["debtors"].field_name
                              any_value, max_size=10)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(any_record, max_size=8))
 def test_generated_garbage_never_crashes_and_every_finding_names_its_field(records):
     for entity_name in ("debtors", "contacts"):
@@ -251,6 +251,21 @@ def test_normalise_is_idempotent_and_never_raises(record, entity_name):
 def test_vat_normalisation_is_idempotent(vat, country):
     once = normalise_record("debtors", {"vat_number": vat, "country": country})
     assert normalise_record("debtors", once) == once
+
+
+def test_an_expectation_that_cannot_run_blocks_the_push(tmp_path, monkeypatch):
+    from ledgerbridge.quality import suites
+
+    broken = [  # compares text with a number: GE raises; a table-level rule names no record
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "name", "min_value": 5}},
+        {"type": "expect_table_row_count_to_equal", "kwargs": {"value": 3}},
+    ]
+    (tmp_path / "debtors.json").write_text(json.dumps({"name": "debtors", "expectations": broken}))
+    monkeypatch.setattr(suites, "EXPECTATIONS_DIR", tmp_path)
+    report = check_records("debtors", GOOD, target="test-broken-suite")
+    assert len(report.errors) == 2 and not report.findings
+    assert exceeds_threshold(report, threshold=1.0)
+    assert "could not run" in report.markdown_preview()
 
 
 def test_expectations_dir_is_in_repo():

@@ -44,3 +44,18 @@ def key_value(fields: tuple[str, ...], values: Mapping[str, Any]) -> tuple | Non
             return None
         parts.append(value)
     return tuple(parts)
+
+
+def equivalent(name: str, a: Any, b: Any, country: str | None = None) -> bool:
+    """Whether two values of a field mean the same (DK10000009 and 10000009 for a Danish VAT number).
+
+    Used wherever sides are compared, so a spelling difference is neither a change, a conflict
+    nor a reason to write.
+    """
+    if a == b:
+        return True
+    if name == "vat_number" and a and b:
+        return vat_key(a, country) == vat_key(b, country)
+    if name == "email" and a and b:
+        return a.strip().casefold() == b.strip().casefold()
+    return False

@@ -106,7 +106,7 @@ def extra_expectations(entity_name: str, directory: Path | None = None) -> list[
     extras = []
     for exp in suite.get("expectations", []):
         exp = {"type": exp["type"], "kwargs": dict(exp.get("kwargs", {})), "meta": dict(exp.get("meta") or {})}
-        column = exp["kwargs"].get("column") or exp["kwargs"].get("column_A", "?")
+        column = exp["kwargs"].get("column") or exp["kwargs"].get("column_A") or "the batch"
         exp["meta"].setdefault("ledgerbridge", {})
         exp["meta"]["ledgerbridge"].setdefault("rule", f"{column}: {exp['type']}")
         exp["meta"]["ledgerbridge"].setdefault("reason", f"{column} is {{value}}; fails {exp['type']}")
@@ -191,10 +191,18 @@ def _get_context():
     return _context
 
 
-def _validation(entity_name: str, target: str, limits: FieldLimits | None, expectations: list[dict]):
+def _validation(entity_name: str, target: str, limits: FieldLimits | None) -> tuple[Any, list[str]]:
+    """(ValidationDefinition or None when there is nothing to check, frame columns), cached.
+
+    The JSON extras are read when a suite is first built; edits need a new process.
+    """
     limits = limits or FieldLimits()
     cache_key = (entity_name, target, tuple(sorted(limits.max_lengths.items())), tuple(sorted(limits.required)))
     if cache_key not in _validations:
+        expectations = suite_expectations(entity_name, target, limits)
+        if not expectations:
+            _validations[cache_key] = (None, [])
+            return _validations[cache_key]
         import great_expectations as gx
 
         context = _get_context()
@@ -202,20 +210,22 @@ def _validation(entity_name: str, target: str, limits: FieldLimits | None, expec
         batch = (context.data_sources.add_pandas(name).add_dataframe_asset(entity_name)
                  .add_batch_definition_whole_dataframe("whole frame"))
         suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
-        _validations[cache_key] = context.validation_definitions.add(
-            gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        validation = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        _validations[cache_key] = (validation, expectation_columns(expectations))
     return _validations[cache_key]
 
 
 def run_suite(entity_name: str, records: list[dict], target: str,
               limits: FieldLimits | None = None) -> tuple[list[Failure], list[str]]:
     """(failing rows, errors of expectations that could not run) for `records`."""
-    expectations = suite_expectations(entity_name, target, limits)
-    if not records or not expectations:
+    if not records:
         return [], []
-    frame = build_frame(entity_name, records, expectation_columns(expectations))
     with _lock:
-        validation = _validation(entity_name, target, limits, expectations)
+        validation, columns = _validation(entity_name, target, limits)
+    if validation is None:
+        return [], []
+    frame = build_frame(entity_name, records, columns)
+    with _lock:
         result = validation.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
         _forget_results()
     failures: list[Failure] = []
@@ -223,16 +233,31 @@ def run_suite(entity_name: str, records: list[dict], target: str,
     for res in result.results:
         config = res.expectation_config
         kwargs = config.kwargs
-        column = kwargs.get("column") or kwargs.get("column_A") or "?"
+        column = kwargs.get("column") or kwargs.get("column_A") or "the batch"
         lb = (config.meta or {}).get("ledgerbridge", {})
-        if (res.exception_info or {}).get("raised_exception"):
-            errors.append(f"{config.type} on {column} could not run: {res.exception_info.get('exception_message')}")
+        if message := _raised(res.exception_info):
+            errors.append(f"{config.type} on {column} could not run: {message}")
             continue
         if res.success:
             continue
-        for row in res.result.get("unexpected_index_list") or []:
+        rows = res.result.get("unexpected_index_list") or []
+        if not rows:  # failed without naming rows (a batch-level expectation): fail closed
+            errors.append(f"{config.type} on {column} failed without naming records")
+        for row in rows:
             failures.append(Failure(int(row), column, config.type, lb.get("rule", config.type), lb.get("reason", "")))
     return failures, errors
+
+
+def _raised(info: Any) -> str | None:
+    """The exception message of a GE result, whichever of its two shapes exception_info has."""
+    if not isinstance(info, dict):
+        return None
+    if "raised_exception" in info:
+        return (info.get("exception_message") or "unknown error") if info["raised_exception"] else None
+    for nested in info.values():
+        if message := _raised(nested):
+            return message
+    return None
 
 
 def _forget_results() -> None:

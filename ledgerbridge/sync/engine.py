@@ -76,7 +76,8 @@ class SyncEngine:
         plan = plan_push(self.store, self.config, entity, side)
         limits = self.connectors[side].limits(entity)
         gate = apply_gate(
-            self.store, plan, limits, threshold=self.config.quality.block_threshold, run_id=run_id, record=record
+            self.store, plan, limits, threshold=self.config.quality.block_threshold,
+            min_records=self.config.quality.block_min_records, run_id=run_id, record=record
         )
         return plan, gate
 

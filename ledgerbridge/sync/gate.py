@@ -46,6 +46,7 @@ def apply_gate(
     limits: FieldLimits | None,
     *,
     threshold: float,
+    min_records: int = 1,
     run_id: str | None = None,
     record: bool = True,
 ) -> GateResult:
@@ -56,7 +57,7 @@ def apply_gate(
     # because they are still unfixed) are no jump.
     newly_bad = report.bad_keys - _already_held(store, plan)
     result.newly_bad_share = len(newly_bad) / len(rows) if rows else 0.0
-    result.blocked = result.newly_bad_share > threshold
+    result.blocked = len(rows) >= min_records and result.newly_bad_share > threshold
     for write in plan.writes:
         (result.held if write.hub_id in report.bad_keys else result.planned).append(write)
     if not record:

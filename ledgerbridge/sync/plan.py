@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ledgerbridge.config import SyncConfig, trigger_allows
+from ledgerbridge.matching.keys import equivalent
 from ledgerbridge.model import Entity
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import T, HubStore, hub, staging
@@ -100,7 +101,12 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
                 current = target_rows.get(remote_id, {})
                 if number and side == "erp":
                     values.pop(number, None)  # the ERP's number is the record's key there, never rewritten
-                diff = {n: (current.get(n), v) for n, v in values.items() if current.get(n) != v}
+                country = hub_values.get("country")
+                diff = {
+                    n: (current.get(n), v)
+                    for n, v in values.items()
+                    if not equivalent(n, current.get(n), v, country)
+                }
                 write = PlannedWrite(entity_name, hub_id, system, "update", values, {}, remote_id, label, diff)
                 if not diff or sent.get(hub_id) == write.payload_hash:
                     plan.unchanged += 1

@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ledgerbridge.config import SyncConfig
-from ledgerbridge.matching.keys import key_value
+from ledgerbridge.matching.keys import equivalent, key_value
 from ledgerbridge.model import Entity, Owner
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import T, HubStore, dialect_insert, hub, staging, to_json, utcnow
@@ -209,7 +209,7 @@ def _match(
 ) -> None:
     now = utcnow()
 
-    def link(row: Row, hub_id: str, how: str) -> None:
+    def link(row: Row, hub_id: str, how: str, *, count: bool = True) -> None:
         row.hub_id = hub_id
         links.append(
             {
@@ -221,7 +221,8 @@ def _match(
                 "linked_by": how,
             }
         )
-        result.matched[how] = result.matched.get(how, 0) + 1
+        if count:  # a pair of new records counts once
+            result.matched[how] = result.matched.get(how, 0) + 1
 
     # 1. Our own creates whose confirmation was lost (a crash between the call and the bookkeeping).
     for side, side_rows in unlinked.items():
@@ -240,7 +241,7 @@ def _match(
             if row.hub_id is None and partner is not None:
                 hub_id = new_hub_id()
                 link(row, hub_id, "accepted")
-                link(partner, hub_id, "accepted")
+                link(partner, hub_id, "accepted", count=False)
 
     # 3. Exact keys, in the entity's order: first new records on both sides, then a new record on
     #    one side against hub records that have no partner on that side yet.
@@ -254,7 +255,7 @@ def _match(
             if crm_row is not None and erp_row is not None:
                 hub_id = new_hub_id()
                 link(crm_row, hub_id, how)
-                link(erp_row, hub_id, how)
+                link(erp_row, hub_id, how, count=False)
         for side, side_rows in unlinked.items():
             hub_index = _unique_hub_index(keys, open_hub[side])
             for key, row in _unique_index(keys, (r for r in side_rows if r.hub_id is None)).items():
@@ -362,14 +363,15 @@ def _merge(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     merged: dict[str, Any] = {}
     conflicts: list[dict[str, Any]] = []
+    country = next((row.values.get("country") for row in sides.values() if row.values.get("country")), None)
     for name in entity.field_names:
         before = base[name] if base is not None else None
         changed = {
             side: row.values.get(name)
             for side, row in sides.items()
-            if name in fields[side] and (base is None or row.values.get(name) != before)
+            if name in fields[side] and (base is None or not equivalent(name, row.values.get(name), before, country))
         }
-        if len(changed) == 2 and changed["crm"] != changed["erp"]:
+        if len(changed) == 2 and not equivalent(name, changed["crm"], changed["erp"], country):
             if base is None and None in changed.values():
                 # First sight of a matched pair: one side simply has no value yet.
                 merged[name] = changed["crm"] if changed["crm"] is not None else changed["erp"]
@@ -386,6 +388,8 @@ def _merge(
                     "winner": winner,
                 }
             )
+        elif len(changed) == 2:
+            merged[name] = changed[_winner(config.owner_of(entity.name, name), sides)]  # the same, spelled apart
         elif changed:
             merged[name] = next(iter(changed.values()))
         else:
