@@ -57,7 +57,8 @@ def apply_gate(
     # because they are still unfixed) are no jump.
     newly_bad = report.bad_keys - _already_held(store, plan)
     result.newly_bad_share = len(newly_bad) / len(rows) if rows else 0.0
-    result.blocked = len(rows) >= min_records and result.newly_bad_share > threshold
+    # An expectation that could not run judged nobody: fail closed rather than push unchecked.
+    result.blocked = bool(report.errors) or (len(rows) >= min_records and result.newly_bad_share > threshold)
     for write in plan.writes:
         (result.held if write.hub_id in report.bad_keys else result.planned).append(write)
     if not record:
