@@ -212,15 +212,16 @@ INVOICE_LINES = Entity(
 
 PAYMENTS = Entity(
     name="payments",
-    description="Payments received against invoices.",
+    description="Payments received against invoices: what is paid so far, one record per invoice.",
     fields=(
         Field("invoice_id", kind=Kind.REFERENCE, reference="invoices", required=True, owner=Owner.ERP),
         Field("debtor_id", kind=Kind.REFERENCE, reference="debtors", required=True, owner=Owner.ERP),
-        Field("payment_date", kind=Kind.DATE, required=True, owner=Owner.ERP),
-        Field("amount", required=True, **MONEY),
+        # e-conomic shows a payment only as a lower invoice remainder, without a date.
+        Field("payment_date", kind=Kind.DATE, owner=Owner.ERP),
+        Field("amount", description="Paid so far on the invoice", required=True, **MONEY),
         Field("currency", max_length=3, format=Format.CURRENCY, owner=Owner.ERP),
     ),
-    match_keys=(("invoice_id", "payment_date", "amount"),),
+    match_keys=(("invoice_id",),),
 )
 
 ENTITIES: dict[str, Entity] = {

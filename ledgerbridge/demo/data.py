@@ -159,3 +159,50 @@ def _broken(values: dict[str, Any], i: int) -> tuple[dict[str, Any], str]:
         return values, "phone number that is no number"
     values["name"] = values["name"] + " \x07Holding"
     return values, "control character in the name"
+
+
+# -- the rest of a company's data: people, products, invoices, payments ----------------------
+
+PRODUCTS = [
+    ("Consulting hour", "hours", "950.00"), ("Support plan", "months", "1200.00"), ("Installation", "pcs", "2500.00"),
+    ("Licence basic", "pcs", "4900.00"), ("Licence pro", "pcs", "8900.00"), ("Training day", "days", "6500.00"),
+    ("Spare part kit", "pcs", "340.00"), ("Travel flat rate", "pcs", "450.00"),
+]
+
+
+def products() -> list[dict[str, Any]]:
+    return [
+        {"number": f"P-{100 + i}", "name": name, "unit": None, "unit_price": price, "cost_price": None}
+        for i, (name, _unit, price) in enumerate(PRODUCTS)
+    ]
+
+
+def person(fake: Faker, company_name: str, rng: random.Random) -> dict[str, Any]:
+    first, last = fake.first_name(), fake.last_name()
+    domain = "".join(c for c in (company_name.split() or ["firma"])[0].lower() if c.isascii() and c.isalnum()) or "firma"
+    return {
+        "name": f"{first} {last}",
+        "email": f"{first.lower()}.{last.lower()}@{domain}.example".encode("ascii", "ignore").decode(),
+        "title": rng.choice(["CEO", "CFO", "Purchasing", "Accounting", None]),
+    }
+
+
+def invoices_for(customer_numbers: list[str], rng: random.Random, per_customer: int = 2) -> list[dict[str, Any]]:
+    """Booked invoices from January to November with 1-4 lines each."""
+    from datetime import date, timedelta
+
+    catalogue = products()
+    result = []
+    for customer in customer_numbers:
+        for _ in range(rng.randint(0, per_customer * 2)):
+            day = date(2026, 1, 5) + timedelta(days=rng.randint(0, 300))
+            lines = []
+            for line_number in range(1, rng.randint(2, 5)):
+                product = rng.choice(catalogue)
+                lines.append({
+                    "line_number": line_number, "item_id": product["number"], "description": product["name"],
+                    "quantity": str(rng.choice([1, 1, 2, 3, 5, 10])), "unit_price": product["unit_price"],
+                })
+            result.append({"debtor_id": customer, "invoice_date": day.isoformat(),
+                           "due_date": (day + timedelta(days=14)).isoformat(), "currency": "DKK", "lines": lines})
+    return result

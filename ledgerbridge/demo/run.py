@@ -10,17 +10,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
+from faker import Faker
 
 from ledgerbridge.config import load_config
-from ledgerbridge.demo.data import generate
+from ledgerbridge.demo.data import generate, invoices_for, person, products
 from ledgerbridge.emulators.economic import EconomicEmulator
 from ledgerbridge.emulators.webcrm import WebcrmEmulator
 from ledgerbridge.store import HubStore
@@ -97,14 +100,41 @@ def _free(preferred: int) -> int:
             return 0
 
 
-def seed(webcrm: WebcrmEmulator, economic: EconomicEmulator, companies: int) -> None:
-    data = generate(companies)
-    economic.seed("debtors", data.erp_only)
-    numbers = economic.seed("debtors", [erp for _, erp, _ in data.pairs])
+def seed(webcrm: WebcrmEmulator, economic: EconomicEmulator, companies: int, seed_value: int = 7) -> None:
+    rng = random.Random(seed_value)
+    fake = Faker("da_DK")
+    fake.seed_instance(seed_value)
+    data = generate(companies, seed_value)
+    erp_only = economic.seed("debtors", data.erp_only)
+    paired = economic.seed("debtors", [erp for _, erp, _ in data.pairs])
     crm_pairs = []
-    for (crm, _, how), number in zip(data.pairs, numbers):
+    for (crm, _, how), number in zip(data.pairs, paired):
         crm_pairs.append({**crm, "number": number} if how == "number" else crm)
-    webcrm.seed("debtors", crm_pairs + data.crm_only + [values for values, _ in data.broken])
+    crm_companies = crm_pairs + data.crm_only + [values for values, _ in data.broken]
+    organisation_ids = webcrm.seed("debtors", crm_companies)
+
+    # Contact persons: the CRM knows most, the ERP a few, some of them the same person (same e-mail).
+    people_by_organisation: dict[str, list[dict[str, Any]]] = {}
+    for organisation_id, values in zip(organisation_ids, crm_companies):
+        people_by_organisation[organisation_id] = [person(fake, values["name"], rng) for _ in range(rng.randint(0, 2))]
+    erp_people = []
+    for number, organisation_id, (crm, _, _) in zip(paired, organisation_ids, data.pairs):
+        known = people_by_organisation[organisation_id]
+        erp_people.append({"debtor_id": number, **(known[0] if known else person(fake, crm["name"], rng))})
+    webcrm.seed("contacts", [{"debtor_id": o, **p} for o, people in people_by_organisation.items() for p in people])
+    economic.seed("contacts", [{k: v for k, v in p.items() if k != "title"} for p in erp_people])
+
+    # Products, booked invoices with lines, and payments (some in full, some in part).
+    economic.seed("items", products())
+    invoice_numbers = economic.seed("invoices", invoices_for(erp_only + paired, rng))
+    booked = {str(i["bookedInvoiceNumber"]): i for i in economic.all_raw("invoices/booked")}
+    for number in invoice_numbers:
+        gross = Decimal(str(booked[number]["grossAmount"]))
+        roll = rng.random()
+        if roll < 0.5:
+            economic.register_payment(int(number), gross)
+        elif roll < 0.7:
+            economic.register_payment(int(number), (gross / 2).quantize(Decimal("0.01")))
 
 
 def run_demo(workdir: Path, *, companies: int = 300, as_json: bool = False, ui: bool = False) -> int:
