@@ -61,7 +61,9 @@ def demo_config(workdir: Path, webcrm_url: str, economic_url: str) -> dict[str, 
                 "erp_defaults": {"currency": "DKK", "payment_terms": "1", "customer_group": "1"},
                 "erp_defaults_by_country": {"CH": {"currency": "CHF"}, "NO": {"currency": "NOK"}},
                 "schedule": "*/15 * * * *",
-            }
+            },
+            "contacts": {"direction": "both"},
+            "items": {"direction": "erp_to_crm", "schedule": "*/15 * * * *"},
         },
     }
 
