@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         store.create_all()
         if args.command == "quarantine":
             return list_quarantine(store, include_resolved=args.all, as_json=args.json)
-        return review_matches(store, args.action, args.ids, as_json=args.json)
+        systems = {"crm": config.crm.system, "erp": config.erp.system}
+        return review_matches(store, args.action, args.ids, systems=systems, as_json=args.json)
     except ConfigError as exc:
         print(f"ledgerbridge: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -111,7 +112,7 @@ def list_quarantine(store: HubStore, *, include_resolved: bool, as_json: bool) -
     return 0
 
 
-def review_matches(store: HubStore, action: str, ids: list[int], *, as_json: bool) -> int:
+def review_matches(store: HubStore, action: str, ids: list[int], *, systems: dict[str, str], as_json: bool) -> int:
     table = T["match_candidates"]
     with store.begin() as conn:
         if action == "list":
@@ -128,7 +129,7 @@ def review_matches(store: HubStore, action: str, ids: list[int], *, as_json: boo
             return 2
         from ledgerbridge.sync.review import decide
 
-        decided = decide(conn, ids, accept=action == "accept")
+        decided = decide(conn, ids, accept=action == "accept", systems=systems)
         print(to_json({"decided": decided}) if as_json else f"{action}ed {len(decided)} suggestion(s)")
     return 0
 

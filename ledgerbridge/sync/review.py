@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from ledgerbridge.store import T, hub, utcnow
 
 
-def decide(conn: sa.Connection, ids: list[int], *, accept: bool) -> list[int]:
+def decide(conn: sa.Connection, ids: list[int], *, accept: bool, systems: dict[str, str]) -> list[int]:
+    """Record decisions on suggestions `ids`; `systems` names the CRM and ERP ({"crm": "webcrm", ...})."""
     candidates, id_map, state = T["match_candidates"], T["id_map"], T["sync_state"]
     decided = []
     for candidate in conn.execute(
@@ -30,7 +31,9 @@ def decide(conn: sa.Connection, ids: list[int], *, accept: bool) -> list[int]:
         entity = candidate["entity"]
         link = lambda side: conn.execute(  # noqa: E731
             sa.select(id_map.c.hub_id, id_map.c.system).where(
-                id_map.c.entity == entity, id_map.c.remote_id == candidate[f"{side}_remote_id"]
+                id_map.c.entity == entity,
+                id_map.c.system == systems[side],
+                id_map.c.remote_id == candidate[f"{side}_remote_id"],
             )
         ).first()
         crm_link, erp_link = link("crm"), link("erp")
