@@ -166,6 +166,8 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
         )
         return MaterializeResult(
             metadata={
+                "dagster/table_name": "outbox",
+                "dagster/row_count": 0 if gate.blocked else len(gate.planned),
                 "creates": sum(w.operation == "create" for w in gate.planned),
                 "updates": sum(w.operation == "update" for w in gate.planned),
                 "unchanged": plan.unchanged,
@@ -200,13 +202,13 @@ def push_asset(entity: Entity, side: str) -> AssetsDefinition:
             result = push(store, connector, side, entity.name, run_id=context.run_id)
         finally:
             connector.close()
+        # The target's staging table holds what the system stored after each confirmed write.
         return MaterializeResult(
-            metadata={
-                "created": result.created,
-                "updated": result.updated,
-                "failed": len(result.failed),
-                "failures": markdown_table(result.failed, ["record", "error"]),
-            }
+            metadata=table_metadata(
+                store, staging_table_name(side, entity.name), entity, "staging",
+                created=result.created, updated=result.updated, failed=len(result.failed),
+                failures=markdown_table(result.failed, ["record", "error"]),
+            )
         )
 
     return _push
