@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from ledgerbridge.emulators.webcrm import WebcrmEmulator
-from ledgerbridge.mapping.webcrm import DTO_FIELDS, RESOURCES
+from ledgerbridge.mapping.webcrm import DTO_FIELDS, FIND_BY_DATES, POST_RETURNS_ID, RESOURCES, WRITE_DTO_FIELDS
 
 SPEC_PATH = Path("/work/shared/contracts/webcrm/swagger.json")
 if not SPEC_PATH.exists():  # the contract lives outside the repo; also look next to the checkout
@@ -81,6 +81,30 @@ def test_dto_tables_match_the_spec():
             assert f.type == expected, name
             assert f.max_length == prop.get("maxLength"), name
             assert f.enum == (tuple(prop["enum"]) if "enum" in prop else None), name
+    # quotation lines are written as QuotationLineUpdateDto
+    update_dto = SPEC["definitions"]["QuotationLineUpdateDto"]["properties"]
+    assert set(WRITE_DTO_FIELDS["QuotationLines"]) == set(update_dto)
+    assert WRITE_DTO_FIELDS["QuotationLines"]["QuotationLineLinkedDataId"].type == "integer"
+
+
+def test_every_route_is_in_the_spec(emu):
+    """The emulator serves no path or method the spec lacks, and every date window and POST-with-id
+    the spec gives a resource it serves."""
+    served = set()
+    for route in emu.routes():
+        for method in route.methods - {"HEAD"}:
+            served.add((route.path, method.lower()))
+    for path, method in sorted(served):
+        assert path in SPEC["paths"] and method in SPEC["paths"][path], (method, path)
+    for resource in RESOURCES:
+        for kind in ("Update", "Create"):
+            path = f"/{resource}/FindBy{kind}Dates/{{startDate}}/{{endDate}}"
+            assert (path in SPEC["paths"]) == (kind in FIND_BY_DATES[resource]), path
+            assert ((path, "get") in served) == (path in SPEC["paths"]), path
+        post = SPEC["paths"][f"/{resource}"]["post"]["responses"]["200"]
+        assert ("schema" in post) == (resource in POST_RETURNS_ID), resource
+    for path in ("/Deliveries/{id}/QuotationLines", "/QuotationLines/{id}", "/Deliveries/{id}"):
+        assert any(p == path for p, _ in served), path
 
 
 # -- auth ---------------------------------------------------------------------------------------
@@ -276,9 +300,9 @@ def test_timestamps_increase_strictly_across_resources(emu):
     org = emu.insert_raw("Organisations", {"OrganisationName": "A"})
     stamps = [org["OrganisationUpdatedAt"]]
     for i in range(200):
-        resource = ("Organisations", "Persons", "Products")[i % 3]
+        resource = ("Organisations", "Persons", "Products", "Deliveries", "QuotationLines")[i % 5]
         record = emu.insert_raw(resource, {"PersonOrganisationId": org["OrganisationId"]} if resource == "Persons" else {})
-        stamps.append(record[resource[:-1] + "UpdatedAt"])
+        stamps.append(record[RESOURCES[resource] + "UpdatedAt"])
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
     assert all(s.endswith("Z") and len(s) == len("2024-01-01T00:00:00.000Z") for s in stamps)
 
@@ -325,3 +349,128 @@ def test_fault_injection_429_with_retry_after(emu):
     emu.inject_fault(status=503, path_prefix="/Persons", remaining=2)
     assert session.get(f"{emu.base_url}/Organisations").status_code == 200  # other paths unaffected
     assert [session.get(f"{emu.base_url}/Persons").status_code for _ in range(3)] == [503, 503, 200]
+
+
+# -- deliveries and quotation lines (invoices, invoice lines, payments) -------------------------------
+def test_post_answers_the_id_where_the_spec_says_so(api):
+    org = api.post("/Organisations", json={"OrganisationName": "Acme"})
+    assert org.content == b""  # OrganisationDto POST: no body
+    person = api.post("/Persons", json={"PersonOrganisationId": 1, "PersonFirstName": "A"})
+    check(person.json(), "/Persons", "post")
+    product = api.post("/Products", json={"ProductPlus1": "P"})
+    check(product.json(), "/Products", "post")
+    assert api.get(f"/Persons/{person.json()}").json()["PersonFirstName"] == "A"
+    assert api.get(f"/Products/{product.json()}").status_code == 200
+
+
+def test_deliveries(api, emu):
+    org = api.patch("/Organisations", json=[{"OrganisationName": "Acme"}]).json()[0]
+    body = {"DeliveryOrganisationId": int(org), "DeliveryErpId": "20001", "DeliveryNumber": "20001",
+            "DeliveryOrderDate": "2024-05-01T00:00:00", "DeliveryCurrencyName": "DKK", "DeliveryOrderValue": 1000.5,
+            "DeliveryErpStatus": "Synchronized", "DeliveryCustom4": "250.00"}
+    response = api.post("/Deliveries", json=body)
+    check(response.json(), "/Deliveries", "post")
+    delivery_id = response.json()
+    assert delivery_id >= 700_001  # its own id range
+    one = api.get(f"/Deliveries/{delivery_id}").json()
+    check(one, "/Deliveries/{id}")
+    assert {k: one[k] for k in body} == body
+    assert one["DeliveryStatus"] == "New" and one["DeliveryRisk"] == "NoRisk"  # enums default to the first
+    assert "DeliveryWonDate" not in one  # unset date-times are left out
+    ids = api.patch("/Deliveries", json=[{"DeliveryOrganisationId": int(org), "DeliveryErpId": "20002"},
+                                        {"DeliveryId": delivery_id, "DeliveryCustom5": "100.00"}]).json()
+    check(ids, "/Deliveries", "patch")
+    assert ids[1] == str(delivery_id)
+    merged = api.get(f"/Deliveries/{delivery_id}").json()
+    assert (merged["DeliveryCustom5"], merged["DeliveryErpId"]) == ("100.00", "20001")  # PATCH merges
+    assert api.put(f"/Deliveries/{delivery_id}", json={**merged, "DeliveryCustom5": "150.00"}).status_code == 200
+    replaced = api.get(f"/Deliveries/{delivery_id}").json()
+    assert replaced["DeliveryCustom5"] == "150.00" and replaced["DeliveryUpdatedAt"] > merged["DeliveryUpdatedAt"]
+    assert replaced["DeliveryCreatedAt"] == one["DeliveryCreatedAt"]
+    listing = api.get("/Deliveries", params={"Size": 1, "Page": 2}).json()
+    check(listing, "/Deliveries")
+    assert [d["DeliveryId"] for d in listing] == [int(ids[0])]
+    # no DELETE in the spec; a long text is fine (no maxLength declared)
+    assert api.delete(f"/Deliveries/{delivery_id}").status_code == 405
+    assert api.patch("/Deliveries", json=[{"DeliveryId": delivery_id, "DeliveryComment": "x" * 5000}]).status_code == 200
+    assert api.get("/Deliveries/777").status_code == 404
+
+
+def test_delivery_validation(api, emu):
+    assert_problem(api.post("/Deliveries", json={"DeliveryErpId": "1"}), "DeliveryOrganisationId")
+    assert_problem(api.post("/Deliveries", json={"DeliveryOrganisationId": 42}), "DeliveryOrganisationId")
+    api.post("/Organisations", json={"OrganisationName": "Acme"})
+    assert_problem(api.post("/Deliveries", json={"DeliveryOrganisationId": 1, "DeliveryErpStatus": "Booked"}), "DeliveryErpStatus")
+    assert_problem(api.post("/Deliveries", json={"DeliveryOrganisationId": 1, "DeliveryOrderValue": "1000"}), "DeliveryOrderValue")
+    assert_problem(api.post("/Deliveries", json={"DeliveryOrganisationId": 1, "DeliveryOrderDate": "1 May"}), "DeliveryOrderDate")
+    assert_problem(api.patch("/Deliveries", json=[{"DeliveryOrganisationId": 1}, {"DeliveryOrganisationId": 9}]),
+                   "[1].DeliveryOrganisationId")
+    assert emu.all_raw("Deliveries") == []
+
+
+def test_deliveries_find_by_create_dates_only(api, emu):
+    org = emu.seed("debtors", [{"name": "Acme"}])[0]
+    ids = emu.seed("invoices", [{"debtor_id": org, "number": str(n)} for n in range(4)])
+    created = [d["DeliveryCreatedAt"] for d in emu.all_raw("Deliveries")]
+    emu.update_raw("Deliveries", ids[0], {"DeliveryCustom5": "1"})  # an update does not move it in a create window
+    window = api.get(f"/Deliveries/FindByCreateDates/{created[0]}/{created[2]}").json()
+    check(window, "/Deliveries/FindByCreateDates/{startDate}/{endDate}")
+    assert [str(d["DeliveryId"]) for d in window] == ids[:2]
+    # not in the spec: no update window for deliveries, persons, products, quotation lines
+    for resource in ("Deliveries", "Persons", "Products", "QuotationLines"):
+        assert api.get(f"/{resource}/FindByUpdateDates/{created[0]}/3000-01-01").status_code in (400, 404, 405)
+
+
+def test_quotation_lines(api, emu):
+    org = emu.seed("debtors", [{"name": "Acme"}])[0]
+    delivery = emu.seed("invoices", [{"debtor_id": org, "number": "20001"}])[0]
+    other = emu.seed("invoices", [{"debtor_id": org, "number": "20002"}])[0]
+    line = {"QuotationLineOpportunityId": int(delivery), "QuotationLineSortOrder": 2, "QuotationLineComment": "Second",
+            "QuotationLineQuantity": 2.0, "QuotationLinePrice": 10.0, "QuotationLineLinkedDataId": 5}
+    first_id = api.post("/QuotationLines", json=line).json()
+    check(first_id, "/QuotationLines", "post")
+    assert first_id >= 900_001
+    ids = api.patch("/QuotationLines", json=[{**line, "QuotationLineSortOrder": 1, "QuotationLineComment": "First"},
+                                             {**line, "QuotationLineOpportunityId": int(other)}]).json()
+    check(ids, "/QuotationLines", "patch")
+    stored = api.get(f"/QuotationLines/{first_id}").json()
+    check(stored, "/QuotationLines/{id}")
+    assert "QuotationLineLinkedDataId" not in stored  # write-only (QuotationLineUpdateDto)
+    assert stored["QuotationLineQuantity"] == 2.0 and stored["QuotationLineCreatedBy"] == "API"
+    lines = api.get(f"/Deliveries/{delivery}/QuotationLines").json()
+    check(lines, "/Deliveries/{id}/QuotationLines")
+    assert [ln["QuotationLineComment"] for ln in lines] == ["First", "Second"]  # by SortOrder
+    assert [ln["QuotationLineId"] for ln in api.get(f"/Deliveries/{other}/QuotationLines").json()] == [int(ids[1])]
+    assert api.get(f"/Deliveries/{delivery}/QuotationLines", params={"Size": 1, "Page": 2}).json()[0]["QuotationLineId"] == first_id
+    check(api.get("/QuotationLines").json(), "/QuotationLines")
+    update = {"QuotationLineOpportunityId": int(delivery), "QuotationLineSortOrder": 3, "QuotationLineLinkedDataId": 7}
+    assert api.put(f"/QuotationLines/{first_id}", json=update).status_code == 200
+    assert api.get(f"/QuotationLines/{first_id}").json()["QuotationLineComment"] == ""  # PUT replaces
+    assert api.delete(f"/QuotationLines/{first_id}").status_code == 200
+    assert api.get(f"/QuotationLines/{first_id}").status_code == 404
+    assert api.get("/Deliveries/777/QuotationLines").status_code == 404
+    assert_problem(api.get("/Deliveries/x/QuotationLines"), "id")
+    # the parent must exist; types are checked, the write-only field too
+    assert_problem(api.post("/QuotationLines", json={"QuotationLineComment": "orphan"}), "QuotationLineOpportunityId")
+    assert_problem(api.post("/QuotationLines", json={"QuotationLineOpportunityId": 4242}), "QuotationLineOpportunityId")
+    assert_problem(api.post("/QuotationLines", json={**line, "QuotationLineLinkedDataId": "x"}), "QuotationLineLinkedDataId")
+    assert_problem(api.post("/QuotationLines", json={**line, "QuotationLineQuantity": "2"}), "QuotationLineQuantity")
+
+
+def test_seed_invoices_lines_and_payments(emu):
+    from datetime import date
+    from decimal import Decimal
+
+    org = emu.seed("debtors", [{"name": "Acme"}])[0]
+    invoice = emu.seed("invoices", [{"debtor_id": org, "number": "20001", "invoice_date": date(2024, 5, 1),
+                                     "currency": "DKK", "net_amount": Decimal("100"), "status": "booked"}])[0]
+    raw = emu.get_raw("Deliveries", invoice)
+    check(raw, "/Deliveries/{id}")
+    assert (raw["DeliveryErpId"], raw["DeliveryOrderDate"], raw["DeliveryErpStatus"]) == ("20001", "2024-05-01T00:00:00", "Synchronized")
+    line = emu.seed("invoice_lines", [{"invoice_id": invoice, "line_number": 1, "quantity": Decimal("2")}])[0]
+    check(emu.get_raw("QuotationLines", line), "/QuotationLines/{id}")
+    before = emu.get_raw("Deliveries", invoice)
+    assert emu.seed("payments", [{"invoice_id": invoice, "amount": Decimal("40.50")}]) == [invoice]
+    paid = emu.get_raw("Deliveries", invoice)
+    assert paid["DeliveryCustom5"] == "40.50" and paid["DeliveryUpdatedAt"] > before["DeliveryUpdatedAt"]
+    assert paid["DeliveryErpId"] == "20001"  # the invoice's fields stay

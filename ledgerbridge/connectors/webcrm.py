@@ -1,13 +1,17 @@
-"""webCRM connector (REST API v1): debtors <-> Organisations, contacts <-> Persons, items <-> Products.
+"""webCRM connector (REST API v1): debtors <-> Organisations, contacts <-> Persons, items <-> Products,
+invoices <-> Deliveries, invoice_lines <-> QuotationLines, payments <-> the paid fields of the
+invoice's Delivery (see ledgerbridge.mapping.webcrm for what lives where).
 
 Auth: POST /Auth/ApiLogin with the API key as the multipart field authCode gives a bearer token.
 The login is lazy (first call), renewed before the announced expiry, and again on any 401 (the
 token may be revoked early). The key and tokens never appear in messages or exceptions.
 
 Calls per operation (what the fair-use budget pays):
-- iter_changed: one GET per page (page size = chunk_size, at most 1000).
+- iter_changed: one GET per page (page size = chunk_size, at most 1000; scanned resources: 1000).
 - get: 1. create: 2 (PATCH upsert, which returns the assigned id, then GET the stored record:
-  POST answers 200 without a body or Location header, so it cannot tell the new id).
+  POST /Organisations answers 200 without a body or Location header, so it cannot tell the new
+  id; PATCH serves every resource the same way).
+- create of a payment: 3, as an update of the invoice's delivery (values["invoice_id"]).
 - update: 3 (GET, PUT of the whole merged DTO, GET). PUT replaces the record, so unmapped fields
   are carried over from the GET; a write by someone else between GET and PUT is lost (webCRM has
   no ETag). Only the fields being written (and the other parts of a composite such as the address
@@ -16,13 +20,29 @@ Calls per operation (what the fair-use budget pays):
   resources have no filter on custom fields. Fine for lookup-before-create of a few records; a
   bulk matcher should use a full pull instead.
 
-Cursors (iter_changed):
-- cursor None: a full paged GET /{resource} (by id). Only its last chunk carries a cursor: the
-  server time (Date header) of the first page minus WATERMARK_MARGIN, so every write made while the
-  pull ran is picked up by the next incremental pull. Earlier chunks carry None (not resumable:
+Cursors (iter_changed). Only Organisations have FindByUpdateDates in webCRM's spec; Persons,
+Products, Deliveries and QuotationLines have no update-date filter (Deliveries only
+FindByCreateDates, which misses updates), so those are scanned:
+- scanned resources (contacts, items, invoices, invoice_lines, payments), any cursor: page
+  through GET /{resource} (by id), ceil(N/1000) GETs whatever the chunk size (so a "has anything
+  changed?" probe costs as much as a pull: no cheap probe exists), and keep the records whose
+  XUpdatedAt >= cursor (all when None). Only the last chunk carries a cursor: the server time
+  (Date header) of the first page minus WATERMARK_MARGIN, so a write made while the scan ran
+  comes again next time (a duplicate, a no-op downstream). Intermediate chunks carry None. The
+  cursor is a time, so it is the same kind as the Organisations' one. A record deleted in the
+  UI during a scan shifts the id-ordered pages and can make one other record skip this scan; it
+  is not re-read later unless it changes again: the nightly full reconcile (cursor None) catches it.
+  invoice_lines first list the delivery ids (GET /Deliveries, ceil(D/1000) calls), because GET
+  /QuotationLines also holds lines of opportunities; a line whose parent is no delivery is skipped.
+  payments yield only deliveries that show a paid amount; every delivery is an invoice.
+  Webhooks (/Deliveries/Hooks, /QuotationLines/Hooks) can trigger the scan sooner; they do not
+  make it cheaper.
+- Organisations, cursor None: a full paged GET /Organisations (by id). Only its last chunk carries
+  a cursor: the server time (Date header) of the first page minus WATERMARK_MARGIN, so every write
+  made while the pull ran is picked up by the next incremental pull. Earlier chunks carry None (not resumable:
   the listing is by id, not by time, so a position inside it is no time cursor).
-- cursor set: FindByUpdateDates/{cursor}/{far future}. The start is inclusive (startDate <=
-  updateDate), and the cursor is the newest update time seen so far, *not* one tick later: the
+- Organisations, cursor set: FindByUpdateDates/{cursor}/{far future}. The start is inclusive
+  (startDate <= updateDate), and the cursor is the newest update time seen so far, *not* one tick later: the
   record(s) stamped exactly at the cursor are delivered again on resume. That duplicate is a no-op
   downstream (its hash equals what was seen), whereas "cursor + 1 ms" would lose a record stamped
   in the same instant but committed after the read (possible on the real webCRM, whose stamps
@@ -45,7 +65,7 @@ import requests
 
 from ledgerbridge.connectors.base import Chunk, ConnectorError, FieldLimits, RecordRejected, RemoteRecord
 from ledgerbridge.connectors.http import HttpClient
-from ledgerbridge.mapping.webcrm import WebcrmMapping, id_field, parse_timestamp
+from ledgerbridge.mapping.webcrm import FIND_BY_DATES, WebcrmMapping, id_field, parse_timestamp
 
 FAR_FUTURE = "3000-01-01T00:00:00.000Z"
 MAX_PAGE_SIZE = 1000  # the spec's maximum for Size
@@ -68,12 +88,19 @@ class WebcrmConnector:
         api_key: str,
         *,
         number_field: str = "OrganisationExtraCustom1",
+        item_fields: dict[str, str] | None = None,
+        invoice_fields: dict[str, str] | None = None,
+        payment_fields: dict[str, str] | None = None,
+        line_fields: dict[str, str] | None = None,
         timeout: float = 30,
         max_attempts: int = 5,
         backoff_base: float = 0.2,
         rate_per_second: float | None = None,
     ):
-        self.mapping = WebcrmMapping(number_field=number_field)
+        self.mapping = WebcrmMapping(
+            number_field=number_field, item_fields=item_fields, invoice_fields=invoice_fields,
+            payment_fields=payment_fields, line_fields=line_fields,
+        )
         self._api_key = api_key
         options = dict(system=self.system, timeout=timeout, max_attempts=max_attempts, backoff_base=backoff_base)
         self.http = HttpClient(
@@ -149,10 +176,63 @@ class WebcrmConnector:
     def iter_changed(self, entity: str, cursor: str | None, chunk_size: int = 500) -> Iterator[Chunk]:
         resource = self.mapping.resource(entity)
         size = max(1, min(chunk_size, MAX_PAGE_SIZE))
-        if cursor is None:
+        if "Update" not in FIND_BY_DATES[resource]:
+            yield from self._scan(entity, resource, parse_timestamp(cursor) if cursor else None, size)
+        elif cursor is None:
             yield from self._full_pull(entity, resource, size)
         else:
             yield from self._pull_since(entity, resource, parse_timestamp(cursor), size)
+
+    def _scan(self, entity: str, resource: str, since: datetime | None, size: int) -> Iterator[Chunk]:
+        """A resource without FindByUpdateDates: page through all of it (by id) and keep what was
+        updated at or after `since` (everything when None). API pages are always MAX_PAGE_SIZE
+        (most rows are filtered out, so the chunk size must not multiply the calls); the kept
+        records come in chunks of `size`. Only the last chunk carries a cursor: the server time of
+        the first page minus WATERMARK_MARGIN (see the module docstring)."""
+        parents = self._delivery_ids() if entity == "invoice_lines" else None
+        watermark: str | None = None
+        pending: list[RemoteRecord] = []
+        page = 1
+        while True:
+            response = self._call(
+                "GET", f"/{resource}", what=f"GET /{resource} page {page}", params={"Page": page, "Size": MAX_PAGE_SIZE}
+            )
+            if watermark is None:
+                watermark = format_timestamp(_server_time(response) - self.WATERMARK_MARGIN)
+            rows = response.json()
+            for row in rows:
+                if not self.mapping.carries(entity, row):
+                    continue
+                if parents is not None and row.get("QuotationLineOpportunityId") not in parents:
+                    continue  # a line of an opportunity, not of a delivery
+                record = self.mapping.from_remote(entity, row)
+                if since is None or record.updated_at is None or record.updated_at >= since:
+                    pending.append(record)
+            if len(rows) < MAX_PAGE_SIZE:
+                break
+            while len(pending) > size:  # keep at least one back: the last chunk carries the cursor
+                yield Chunk(pending[:size], None)
+                pending = pending[size:]
+            page += 1
+        while len(pending) > size:
+            yield Chunk(pending[:size], None)
+            pending = pending[size:]
+        yield Chunk(pending, watermark)
+
+    def _delivery_ids(self) -> set[int]:
+        """Every delivery's id: GET /QuotationLines also lists lines of opportunities, which are
+        no invoice lines (ceil(deliveries/1000) calls)."""
+        ids: set[int] = set()
+        page = 1
+        while True:
+            rows = self._call(
+                "GET", "/Deliveries", what=f"GET /Deliveries page {page} (delivery ids)",
+                params={"Page": page, "Size": MAX_PAGE_SIZE},
+            ).json()
+            ids.update(r["DeliveryId"] for r in rows)
+            if len(rows) < MAX_PAGE_SIZE:
+                return ids
+            page += 1
 
     def _full_pull(self, entity: str, resource: str, size: int) -> Iterator[Chunk]:
         watermark: str | None = None
@@ -202,8 +282,11 @@ class WebcrmConnector:
             raise
 
     def get(self, entity: str, remote_id: str) -> RemoteRecord | None:
+        """The record, or None; for payments None also when the delivery shows no payment."""
         raw = self._get_raw(self.mapping.resource(entity), remote_id)
-        return self.mapping.from_remote(entity, raw) if raw is not None else None
+        if raw is None or not self.mapping.carries(entity, raw):
+            return None
+        return self.mapping.from_remote(entity, raw)
 
     def find_by_number(self, entity: str, number: str) -> RemoteRecord | None:
         """Pages through all records (ceil(N/1000) calls): no REST filter on custom fields exists."""
@@ -226,6 +309,8 @@ class WebcrmConnector:
             page += 1
 
     def create(self, entity: str, values: dict[str, Any]) -> RemoteRecord:
+        if entity == "payments":
+            return self._create_payment(values)
         resource = self.mapping.resource(entity)
         what = f"create {entity} (PATCH /{resource})"
         payload = self.mapping.to_remote(entity, values)
@@ -248,10 +333,29 @@ class WebcrmConnector:
         touched = {f: merged.get(f) for f in self.mapping.expand(entity, values)}
         payload = {**current, **self.mapping.to_remote(entity, touched), id_field(resource): int(remote_id)}
         self._call("PUT", f"/{resource}/{int(remote_id)}", what=what, entity=entity, json=payload)
-        stored = self.get(entity, remote_id)
+        stored = self._get_raw(resource, remote_id)
         if stored is None:
             raise ConnectorError(f"webcrm: {what}: the record disappeared after the update")
-        return stored
+        return self.mapping.from_remote(entity, stored)
+
+    def _create_payment(self, values: dict[str, Any]) -> RemoteRecord:
+        """A payment has no record of its own: it is written onto its invoice's delivery, whose id
+        is the payment's remote id. Writing it twice is harmless (the same fields, the same values)."""
+        invoice_id = str(values.get("invoice_id") or "").strip()
+        if not invoice_id.isdigit():
+            raise RecordRejected(
+                "webcrm: create payments was refused: invoice_id: the delivery of the invoice is required",
+                status=400, field_errors={"invoice_id": "required: the webCRM delivery id of the invoice"},
+            )
+        try:
+            return self.update("payments", invoice_id, values)
+        except RecordRejected as exc:
+            if exc.status != 404:
+                raise
+            raise RecordRejected(
+                f"webcrm: create payments was refused: invoice_id: delivery {invoice_id} does not exist",
+                status=404, field_errors={"invoice_id": f"delivery {invoice_id} does not exist"},
+            ) from None
 
     def close(self) -> None:
         self.http.close()

@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ledgerbridge.emulators.base import Emulator, iso, utcnow
+from ledgerbridge.emulators.hooks import EconomicHooks
 from ledgerbridge.mapping import economic as mapping
 from ledgerbridge.mapping.economic import decode_key, encode_key, get_path
 
@@ -505,6 +506,7 @@ class EconomicEmulator(Emulator):
                  agreement_grant_token: str = "test-grant", **kw: Any):
         super().__init__(state_file, **kw)
         self._tokens = (app_secret_token, agreement_grant_token)
+        self.hooks = EconomicHooks(self)  # /webhooks (not in the contract files; see emulators/hooks.py)
         with self.tables.lock:
             for table, records in DEFAULTS.items():
                 if not self.tables.rows[table]:
@@ -635,6 +637,8 @@ class EconomicEmulator(Emulator):
         stamp = max(now_ms, self.tables.counters["lastUpdated_ms"] + 1)
         self.tables.counters["lastUpdated_ms"] = stamp
         record["lastUpdated"] = iso(datetime.fromtimestamp(stamp / 1000, timezone.utc))
+        known = str(record.get(COLLECTIONS[table].key)) in self.tables.rows[table]
+        self.hooks.fire(table, "updated" if known else "created", record)
 
     def _next_number(self, table: str, key: str) -> int:
         """The next free number: above every number in use and every number handed out before."""
@@ -907,8 +911,9 @@ class EconomicEmulator(Emulator):
 
     def _delete(self, table: str) -> Callable:
         def handler(request: Request, body: Any, key: str, **parent: str) -> Response:
-            self._get(table, key)
+            record = self._get(table, key)
             del self.tables.rows[table][decode_key(key)]
+            self.hooks.fire(table, "deleted", record)
             return Response(status_code=204)
         return handler
 
@@ -1057,6 +1062,7 @@ class EconomicEmulator(Emulator):
     def routes(self) -> list:
         e = self._endpoint
         routes = [
+            *self.hooks.routes(),
             Route("/customers", e(self._list_of("customers")), methods=["GET"]),
             Route("/customers", e(self._post_customer), methods=["POST"]),
             Route("/customers/{customer}/contacts", e(self._list_contacts), methods=["GET"]),

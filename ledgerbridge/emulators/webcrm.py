@@ -1,9 +1,11 @@
 """webCRM REST API v1 emulator, following the Swagger 2.0 spec (api.webcrm.com/swagger).
 
 Implemented: POST /Auth/ApiLogin (multipart authCode -> TokenResponseDto), POST /Auth/ApiRefresh,
-and for Organisations, Persons and Products: GET (paged), POST, PATCH (upsert, returns ids),
-GET/PUT /{id} (DELETE for Products), FindByUpdateDates and FindByCreateDates
-(startDate <= date < endDate, paged), and GET /Organisations/{id}/Persons.
+and for Organisations, Persons, Products, Deliveries and QuotationLines: GET (paged), POST,
+PATCH (upsert, returns ids), GET/PUT /{id} (DELETE for Products and QuotationLines), the date
+windows the spec gives (startDate <= date < endDate, paged): FindByUpdateDates and
+FindByCreateDates for Organisations, FindByCreateDates for Deliveries, none for the others; and
+GET /Organisations/{id}/Persons, GET /Deliveries/{id}/QuotationLines.
 
 Choices where the spec is silent (documented so tests and connector agree):
 - A wrong authCode answers 401 with a TokenResponseDto body (IsError=true), so clients that look
@@ -11,8 +13,14 @@ Choices where the spec is silent (documented so tests and connector agree):
 - Validation errors answer 400 with an ASP.NET Core ValidationProblemDetails body; its `errors`
   are keyed by DTO field name ("[i].Field" inside a PATCH array). A PATCH is validated whole
   before anything is written.
-- POST and PUT answer 200 with no body, as the spec says; POST emits no Location header (the spec
-  declares none), so a client learns a new id from PATCH, which returns the assigned ids.
+- POST answers 200 with the assigned id (int32) where the spec declares it (Persons, Products,
+  Deliveries, QuotationLines) and with no body where it declares none (Organisations); PUT answers
+  200 with no body. No Location header (the spec declares none).
+- Quotation lines are written as QuotationLineUpdateDto (QuotationLineLinkedDataId is accepted and
+  type-checked, but not stored: the read DTO has no place for it). A line's parent is
+  QuotationLineOpportunityId, which must name an existing delivery (the emulator has no
+  opportunities); a delivery's DeliveryOrganisationId must name an existing organisation.
+- The spec declares no maxLength on DeliveryDto or QuotationLineDto, so none is enforced there.
 - PUT replaces the record (fields left out go back to empty); PATCH changes only the fields sent.
 - Responses carry the whole DTO: empty text is "", numbers 0, booleans false (as webCRM answers);
   unset date-times are left out, since the spec's schemas do not allow null.
@@ -37,12 +45,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ledgerbridge.emulators.base import Emulator, iso
+from ledgerbridge.emulators.hooks import WebcrmHooks
 from ledgerbridge.mapping import webcrm as webcrm_mapping
-from ledgerbridge.mapping.webcrm import DTO_FIELDS, REQUIRED, RESOURCES, SERVER_FIELDS, id_field
+from ledgerbridge.mapping.webcrm import (
+    DELETABLE, DTO_FIELDS, FIND_BY_DATES, POST_RETURNS_ID, REFERENCES, REQUIRED, RESOURCES, SERVER_FIELDS,
+    WRITE_DTO_FIELDS, id_field,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Distinct id ranges per resource, so a test that mixes up an organisation id and a person id fails.
-ID_START = {"Organisations": 1, "Persons": 100_001, "Products": 500_001}
+ID_START = {"Organisations": 1, "Persons": 100_001, "Products": 500_001, "Deliveries": 700_001, "QuotationLines": 900_001}
 DEFAULT_SIZE = 100
 INT32 = (-(2**31), 2**31 - 1)
 
@@ -93,6 +105,7 @@ class WebcrmEmulator(Emulator):
         self.token_ttl = token_ttl
         self._tokens: dict[str, float] = {}  # access token -> expiry (time.monotonic); memory only
         self._refresh_tokens: set[str] = set()
+        self.hooks = WebcrmHooks(self)  # /{Resource}/Hooks; fires on every write (see emulators/hooks.py)
 
     # -- in-process helpers (no HTTP; same stamping as the API) -------------------------------
     def insert_raw(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +127,9 @@ class WebcrmEmulator(Emulator):
         layout, number in OrganisationExtraCustom1) like insert_raw; returns their remote ids."""
         m = mapping or webcrm_mapping.DEFAULT
         resource = m.resource(entity)
+        if entity == "payments":  # a payment is written onto its invoice's delivery (values["invoice_id"])
+            return [str(self.update_raw(resource, values["invoice_id"], m.to_remote(entity, values))[id_field(resource)])
+                    for values in values_list]
         return [str(self.insert_raw(resource, m.to_remote(entity, values))[id_field(resource)]) for values in values_list]
 
     def all_raw(self, resource: str) -> list[dict[str, Any]]:
@@ -161,6 +177,7 @@ class WebcrmEmulator(Emulator):
             if full:
                 record["PersonName"] = full
         self.tables.rows[resource][str(record[prefix + "Id"])] = record
+        self.hooks.fire(resource, "Create" if current is None else "Update", record)
         return record
 
     @staticmethod
@@ -182,7 +199,7 @@ class WebcrmEmulator(Emulator):
             return {key or "$": ["The JSON value could not be converted to a DTO object."]}
         errors: dict[str, list[str]] = {}
         for name, value in body.items():
-            f = DTO_FIELDS[resource].get(name)
+            f = WRITE_DTO_FIELDS[resource].get(name)
             if f is None or value is None:
                 continue  # unknown properties are ignored, null clears, as in ASP.NET Core
             problem = None
@@ -210,9 +227,10 @@ class WebcrmEmulator(Emulator):
         for name in REQUIRED[resource]:
             if record.get(name) in (None, "", 0):
                 errors[key + name] = [f"The {name} field is required."]
-        org = record.get("PersonOrganisationId")
-        if resource == "Persons" and org and str(org) not in self.tables.rows["Organisations"]:
-            errors[key + "PersonOrganisationId"] = [f"Organisation {org} does not exist."]
+        for (owner, name), target in REFERENCES.items():
+            ref = record.get(name)
+            if owner == resource and ref and str(ref) not in self.tables.rows[target]:
+                errors[key + name] = [f"{RESOURCES[target]} {ref} does not exist."]
         return errors
 
     def _checked_write(self, resource: str, id: str | None, body: Any, *, replace: bool, key: str = "") -> dict[str, Any]:
@@ -229,18 +247,20 @@ class WebcrmEmulator(Emulator):
     # -- HTTP ---------------------------------------------------------------------------------
     def routes(self) -> list:
         routes = [
+            *self.hooks.routes(RESOURCES),  # before /{resource}/{id}
             Route("/Auth/ApiLogin", self.api_login, methods=["POST"]),
             Route("/Auth/ApiRefresh", self.api_refresh, methods=["POST"]),
-            Route("/Organisations/{id}/Persons", self.organisation_persons, methods=["GET"]),
+            Route("/Organisations/{id}/Persons", self._bind(self.children, "Organisations", "Persons"), methods=["GET"]),
+            Route("/Deliveries/{id}/QuotationLines", self._bind(self.children, "Deliveries", "QuotationLines"), methods=["GET"]),
         ]
         for resource in RESOURCES:
-            item_methods = ["GET", "PUT"] + (["DELETE"] if resource == "Products" else [])
+            item_methods = ["GET", "PUT"] + (["DELETE"] if resource in DELETABLE else [])
             routes += [
                 Route(f"/{resource}", self._bind(self.collection, resource), methods=["GET", "POST", "PATCH"]),
                 *(
                     Route(f"/{resource}/FindBy{kind}Dates/{{startDate}}/{{endDate}}",
                           self._bind(self.find_by_dates, resource, f"{kind}dAt"), methods=["GET"])
-                    for kind in ("Update", "Create")
+                    for kind in FIND_BY_DATES[resource]
                 ),
                 Route(f"/{resource}/{{id}}", self._bind(self.item, resource), methods=item_methods),
             ]
@@ -295,7 +315,9 @@ class WebcrmEmulator(Emulator):
         try:
             with self.tables.lock:
                 if request.method == "POST":
-                    self._checked_write(resource, None, body, replace=True)
+                    stored = self._checked_write(resource, None, body, replace=True)
+                    if resource in POST_RETURNS_ID:  # the spec: 200 with the assigned id (int32)
+                        return JSONResponse(stored[id_field(resource)])
                     return Response(status_code=200)
                 return JSONResponse(self._upsert(resource, body))
         except ValidationFailed as exc:
@@ -339,6 +361,7 @@ class WebcrmEmulator(Emulator):
         if request.method == "DELETE":
             with self.tables.lock:
                 self.tables.rows[resource].pop(id, None)
+                self.hooks.fire(resource, "Delete", stored)
             return Response(status_code=200)
         body, problem = await _json_body(request)
         if problem:
@@ -367,18 +390,24 @@ class WebcrmEmulator(Emulator):
         rows.sort(key=lambda r: (r[field], r[id_field(resource)]))
         return self._page(request, resource, rows)
 
-    async def organisation_persons(self, request: Request) -> Response:
-        if not self._authorized(request):
-            return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    async def children(self, request: Request, parent: str, child: str) -> Response:
+        """GET /Organisations/{id}/Persons, /Deliveries/{id}/QuotationLines: the records whose
+        reference field (REFERENCES) names the parent. Persons come by id; quotation lines in
+        their display order (SortOrder, then id), as webCRM shows them on the delivery."""
         id = request.path_params["id"]
         if not id.isdigit():
             return validation_problem({"id": [f"The value '{id}' is not valid."]})
+        field = next(f for (owner, f), target in REFERENCES.items() if owner == child and target == parent)
+        prefix = RESOURCES[child]
         with self.tables.lock:
-            if str(int(id)) not in self.tables.rows["Organisations"]:
+            if str(int(id)) not in self.tables.rows[parent]:
                 return not_found()
-            rows = [p for p in self.tables.rows["Persons"].values() if p.get("PersonOrganisationId") == int(id)]
-        rows.sort(key=lambda r: r["PersonId"])
-        return self._page(request, "Persons", rows)
+            rows = [r for r in self.tables.rows[child].values() if r.get(field) == int(id)]
+        if child == "QuotationLines":
+            rows.sort(key=lambda r: (r.get(prefix + "SortOrder", 0), r[prefix + "Id"]))
+        else:
+            rows.sort(key=lambda r: r[prefix + "Id"])
+        return self._page(request, child, rows)
 
     def _page(self, request: Request, resource: str, rows: list[dict[str, Any]]) -> Response:
         values, errors = {}, {}
