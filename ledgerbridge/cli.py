@@ -47,8 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     matches.add_argument("--config", default=DEFAULT_CONFIG)
     matches.add_argument("--json", action="store_true")
 
+    serve = commands.add_parser("serve", help="Dagster UI + daemon + webhook receiver (near-real-time sync)")
+    webhooks = commands.add_parser("webhooks", help="run the webhook receiver only")
+    from ledgerbridge import serve as serving
+
+    serving.add_arguments(serve, webhooks, DEFAULT_WORKDIR)
+
     args = parser.parse_args(argv)
     try:
+        if args.command == "serve":
+            return serving.run_serve(args)
+        if args.command == "webhooks":
+            return serving.run_webhooks(args)
         if args.command == "demo":
             from ledgerbridge.demo.run import run_demo
 

@@ -13,6 +13,7 @@ from assets import entity_assets
 from ledgerbridge.config import SyncConfig, SystemConfig, load_config, parse_config
 from ledgerbridge.sync.engine import enabled_entities
 from pipelines.jobs import entity_jobs, schedules
+from pipelines.sensors import build_sensors
 from resources import EconomicResource, HubStoreResource, SyncConfigResource, WebcrmResource
 
 DEFAULT_WORKDIR = Path("ledgerbridge-demo")
@@ -61,6 +62,7 @@ def build_definitions(path: Path | None = None) -> Definitions:
         assets=assets,
         jobs=jobs,
         schedules=schedules(config, entities),
+        sensors=build_sensors(config, entities, jobs),
         resources={
             "hub": HubStoreResource(url=config.hub.resolved_url(f"sqlite:///{(DEFAULT_WORKDIR / 'hub.db').resolve()}")),
             "sync_config": SyncConfigResource(path=str(path.resolve())),

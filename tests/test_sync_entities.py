@@ -67,3 +67,43 @@ def test_items_flow_from_the_erp_to_the_crm_only(setup):
     engine_for(config, store).run(["items"])
     products = {p["ProductPlus1"]: p for p in webcrm.all_raw("Products")}
     assert float(products["P-100"]["ProductListPrice"]) == 990.0
+
+
+def test_invoices_with_lines_and_payments_reach_the_crm(store, webcrm, economic, secrets_env):
+    erp_to_crm = {"direction": "erp_to_crm"}
+    config = make_config(
+        webcrm.base_url, economic.base_url, store.url,
+        debtors={"erp_defaults": DEFAULTS}, items=erp_to_crm, invoices=erp_to_crm,
+        invoice_lines=erp_to_crm, payments=erp_to_crm,
+    )
+    [customer] = economic.seed("debtors", [{"name": "Fjord Trading AS", "country": "NO"}])
+    economic.seed("items", [{"number": "P-100", "name": "Consulting hour", "unit_price": "950.00"}])
+    [invoice] = economic.seed("invoices", [{
+        "debtor_id": customer, "invoice_date": "2026-03-02", "due_date": "2026-03-16", "currency": "DKK",
+        "lines": [{"line_number": 1, "item_id": "P-100", "description": "Consulting", "quantity": "6", "unit_price": "950.00"},
+                  {"line_number": 2, "description": "Travel", "quantity": "1", "unit_price": "450.00"}],
+    }])
+    economic.register_payment(int(invoice), "1000.00")
+
+    summaries = engine_for(config, store).run()
+
+    assert {name: s.held_back for name, s in summaries.items() if s.held_back} == {}
+    [delivery] = webcrm.all_raw("Deliveries")
+    [organisation] = webcrm.all_raw("Organisations")
+    [product] = webcrm.all_raw("Products")
+    assert delivery["DeliveryErpId"] == invoice
+    assert delivery["DeliveryOrganisationId"] == organisation["OrganisationId"]
+    assert float(delivery["DeliveryOrderValue"]) == 6150.0
+    lines = sorted(webcrm.all_raw("QuotationLines"), key=lambda line: line["QuotationLineSortOrder"])
+    assert [line["QuotationLineComment"] for line in lines] == ["Consulting", "Travel"]
+    assert lines[0]["QuotationLineData9"] == str(product["ProductId"])  # the line points at the CRM's product
+    assert float(delivery["DeliveryCustom5"]) == 1000.0  # paid so far
+
+    crm_mark = len(webcrm.request_log)
+    engine_for(config, store).run()
+    assert writes(webcrm, crm_mark) == []
+
+    economic.register_payment(int(invoice), "500.00")
+    engine_for(config, store).run()
+    [delivery] = webcrm.all_raw("Deliveries")
+    assert float(delivery["DeliveryCustom5"]) == 1500.0

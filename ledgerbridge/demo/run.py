@@ -64,6 +64,9 @@ def demo_config(workdir: Path, webcrm_url: str, economic_url: str) -> dict[str, 
             },
             "contacts": {"direction": "both"},
             "items": {"direction": "erp_to_crm", "schedule": "*/15 * * * *"},
+            "invoices": {"direction": "erp_to_crm", "schedule": "*/15 * * * *"},
+            "invoice_lines": {"direction": "erp_to_crm"},
+            "payments": {"direction": "erp_to_crm", "schedule": "0 */4 * * *"},
         },
     }
 

@@ -1,0 +1,274 @@
+"""`ledgerbridge serve` and `ledgerbridge webhooks`: the near-real-time set-up on one machine.
+
+serve runs, together and until Ctrl-C:
+- the webhook receiver (uvicorn, in this process) on --hooks-port,
+- the Dagster webserver (UI) and the Dagster daemon (sensors, schedules, run queue) as child
+  processes, over a persistent DAGSTER_HOME (<workdir>/dagster_home, SQLite storage),
+- without --config: the embedded default, i.e. the demo's emulated webCRM and e-conomic (seeded on
+  the first start, kept in <workdir>) with webhooks configured on both;
+and registers ledgerbridge's hooks with the systems once the receiver answers (idempotent).
+
+The Dagster instance it writes (dagster.yaml) queues runs with a one-second dequeue and at most one
+run per entity (tag ledgerbridge/entity), so bursts of events never sync the same entity twice at
+once. Dagster's sensor daemon evaluates sensors in a loop of fixed length (5 s, not configurable);
+--sensor-loop-seconds lowers it by starting the daemon through a wrapper that sets that constant
+(a private Dagster setting: an opt-in for latency, see docs/serve.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+import uvicorn
+import yaml
+
+from ledgerbridge.config import SyncConfig, load_config
+from ledgerbridge.store import HubStore
+
+log = logging.getLogger("ledgerbridge.serve")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEMO_WEBHOOK_SECRETS = {"WEBCRM_WEBHOOK_TOKEN": "webhook_token", "ECONOMIC_WEBHOOK_SECRET": "webhook_secret"}
+MARKER = "# written by `ledgerbridge serve`"
+
+
+IN_PROCESS_LAUNCHER = """run_launcher:
+  module: dagster._core.launcher.sync_in_memory_run_launcher
+  class: SyncInMemoryRunLauncher
+"""
+
+
+def dagster_yaml(home: Path, *, max_concurrent_runs: int = 4, in_process_runs: bool = False) -> str:
+    launcher = IN_PROCESS_LAUNCHER if in_process_runs else ""
+    return f"""{MARKER}; remove this line to keep your own changes
+{launcher}storage:
+  sqlite:
+    base_dir: {home / 'storage'}
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: {max_concurrent_runs}
+    dequeue_interval_seconds: 1
+    dequeue_use_threads: true
+    tag_concurrency_limits:
+      - key: ledgerbridge/entity
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+sensors:
+  use_threads: true
+  num_workers: 4
+schedules:
+  use_threads: true
+  num_workers: 2
+telemetry:
+  enabled: false
+"""
+
+
+def prepare_dagster_home(home: Path, *, in_process_runs: bool = False) -> Path:
+    home = home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() or config.read_text().startswith(MARKER):
+        config.write_text(dagster_yaml(home, in_process_runs=in_process_runs))
+    return home
+
+
+# -- the receiver -------------------------------------------------------------------------------
+
+class Receiver:
+    """The webhook receiver served by uvicorn in a background thread."""
+
+    def __init__(self, config: SyncConfig, host: str, port: int, hub_default: str):
+        from ledgerbridge.webhooks.receiver import create_app, settings_from_config
+
+        self.store = HubStore(config.hub.resolved_url(hub_default))
+        self.store.create_all()
+        self.settings = settings_from_config(config)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        self.host, self.port = host, sock.getsockname()[1]
+        # access_log off: webCRM's token is part of the URL and must not end up in a log file.
+        self.server = uvicorn.Server(uvicorn.Config(create_app(self.store, self.settings), log_level="warning",
+                                                    access_log=False, lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="webhooks", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "Receiver":
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"the webhook receiver did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.store.dispose()
+
+
+# -- dagster processes ----------------------------------------------------------------------------
+
+def daemon_command(sensor_loop_seconds: float | None) -> list[str]:
+    workspace = ["-w", str(PROJECT_ROOT / "workspace.yaml")]
+    if sensor_loop_seconds is None:
+        return [sys.executable, "-m", "dagster._daemon", "run", *workspace]
+    return [sys.executable, "-m", "ledgerbridge.fast_daemon", str(sensor_loop_seconds), "run", *workspace]
+
+
+def start_dagster(env: dict[str, str], *, ui_host: str, ui_port: int | None,
+                  sensor_loop_seconds: float | None) -> list[subprocess.Popen]:
+    processes = [subprocess.Popen(daemon_command(sensor_loop_seconds), env=env, cwd=PROJECT_ROOT)]
+    if ui_port is not None:
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "dagster_webserver", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+             "-h", ui_host, "-p", str(ui_port)], env=env, cwd=PROJECT_ROOT))
+    return processes
+
+
+def stop_processes(processes: list[subprocess.Popen], timeout: float = 20) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def demo_systems(workdir: Path, companies: int) -> Iterator[Path]:
+    """The embedded default: the demo's emulators (with webhooks) and a config naming them."""
+    from ledgerbridge.demo.run import DEMO_SECRETS, demo_config, emulators
+
+    os.environ.update({k: os.environ.get(k, v) for k, v in DEMO_SECRETS.items()})
+    for env in DEMO_WEBHOOK_SECRETS:  # fresh secrets per start unless given; hooks are re-registered
+        os.environ.setdefault(env, secrets.token_urlsafe(32))
+    with emulators(workdir, companies) as (webcrm, economic, _fresh):
+        data = demo_config(workdir, webcrm.base_url, economic.base_url)
+        data["crm"]["secrets"]["webhook_token"] = "WEBCRM_WEBHOOK_TOKEN"
+        data["erp"]["secrets"]["webhook_secret"] = "ECONOMIC_WEBHOOK_SECRET"
+        path = workdir / "config.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        yield path
+
+
+def _hub_default(config_path: Path) -> str:
+    return f"sqlite:///{(config_path.parent / 'hub.db').resolve()}"
+
+
+def register(config: SyncConfig, public_url: str) -> None:
+    from ledgerbridge.webhooks.register import register_hooks
+
+    try:
+        for r in register_hooks(config, public_url):
+            print(f"  webhook {r.system}/{r.entity}: {r.action} -> {r.url}")
+    except Exception as exc:  # noqa: BLE001 - the probes and schedules still work without hooks
+        print(f"  ! could not register webhooks ({exc}); changes are picked up by the probes and schedules")
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+def add_arguments(serve: argparse.ArgumentParser, webhooks: argparse.ArgumentParser, default_workdir: Path) -> None:
+    for p in (serve, webhooks):
+        p.add_argument("--hooks-host", default="127.0.0.1", help="where the webhook receiver listens")
+        p.add_argument("--hooks-port", type=int, default=8788)
+        p.add_argument("--public-url", default=os.environ.get("LEDGERBRIDGE_WEBHOOK_PUBLIC_URL"),
+                       help="the receiver's URL as the systems reach it (default: http://host:port)")
+        p.add_argument("--no-register", action="store_true", help="do not register hooks with the systems")
+    webhooks.add_argument("--config", default=os.environ.get("LEDGERBRIDGE_CONFIG", str(default_workdir / "config.yaml")))
+    serve.add_argument("--workdir", type=Path, default=default_workdir, help="emulators, hub, config and DAGSTER_HOME")
+    serve.add_argument("--config", default=None, help="a sync configuration (default: the embedded demo with emulators)")
+    serve.add_argument("--companies", type=int, default=300, help="companies the emulators are seeded with")
+    serve.add_argument("--ui-host", default="127.0.0.1")
+    serve.add_argument("--ui-port", type=int, default=3000)
+    serve.add_argument("--no-ui", action="store_true", help="daemon and receiver only")
+    serve.add_argument("--sensor-loop-seconds", type=float, default=None,
+                       help="shorten Dagster's fixed 5 s sensor loop (opt-in; see docs/serve.md)")
+    serve.add_argument("--in-process-runs", action="store_true",
+                       help="execute runs inside the daemon (no process start per run; see docs/serve.md)")
+
+
+def run_webhooks(args: argparse.Namespace) -> int:
+    config_path = Path(args.config)
+    config = load_config(config_path)
+    receiver = Receiver(config, args.hooks_host, args.hooks_port, _hub_default(config_path)).start()
+    print(f"webhook receiver on {receiver.url} for {', '.join(sorted(receiver.settings.secrets)) or 'no system'}")
+    if not args.no_register:
+        register(config, args.public_url or receiver.url)
+    try:
+        while receiver.thread.is_alive():
+            receiver.thread.join(timeout=1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.stop()
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    workdir: Path = args.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    home = prepare_dagster_home(workdir / "dagster_home", in_process_runs=args.in_process_runs)
+    with contextlib.ExitStack() as stack:
+        if args.config:
+            config_path = Path(args.config)
+        else:
+            config_path = stack.enter_context(demo_systems(workdir, args.companies))
+        config = load_config(config_path)
+        receiver = Receiver(config, args.hooks_host, args.hooks_port, _hub_default(config_path)).start()
+        stack.callback(receiver.stop)
+        print(f"webhook receiver: {receiver.url}  (systems: {', '.join(sorted(receiver.settings.secrets)) or 'none'})")
+        if not args.no_register:
+            register(config, args.public_url or receiver.url)
+        env = {**os.environ, "DAGSTER_HOME": str(home), "LEDGERBRIDGE_CONFIG": str(config_path.resolve())}
+        processes = start_dagster(env, ui_host=args.ui_host, ui_port=None if args.no_ui else args.ui_port,
+                                  sensor_loop_seconds=args.sensor_loop_seconds)
+        stack.callback(stop_processes, processes)
+        print(f"DAGSTER_HOME: {home}")
+        if not args.no_ui:
+            print(f"Dagster UI: http://{args.ui_host}:{args.ui_port}   (Ctrl-C stops everything)")
+        try:
+            while all(p.poll() is None for p in processes):
+                time.sleep(0.5)
+            print("ledgerbridge serve: a Dagster process ended; stopping", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def wait_healthy(url: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/healthz", timeout=1).ok:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} does not answer")

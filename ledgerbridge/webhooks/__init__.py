@@ -1,0 +1,1 @@
+"""Near-real-time triggers: the webhook receiver, signature checks and hook registration."""
