@@ -171,7 +171,7 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
                 "creates": sum(w.operation == "create" for w in gate.planned),
                 "updates": sum(w.operation == "update" for w in gate.planned),
                 "unchanged": plan.unchanged,
-                "not_created": plan.not_created,
+                "not_created": plan.not_created_counts(),
                 "waiting_for_parent": len(plan.waiting),
                 "held_back": len(gate.held),
             },

@@ -175,12 +175,15 @@ def format_summary(report: dict[str, Any], summaries: dict[str, EntitySummary]) 
         + (" (emulators seeded)" if report["seeded"] else " (reusing the emulators' data)"),
         f"hub database: {report['hub']}",
         "",
-        f"{'entity':<14}{'pulled':>8}{'matched':>9}{'created':>9}{'updated':>9}{'unchanged':>11}{'held back':>11}",
+        f"{'entity':<14}{'pulled':>8}{'matched':>9}{'created':>9}{'updated':>9}{'unchanged':>11}{'held back':>11}"
+        f"{'waiting':>9}",
     ]
     for name, s in summaries.items():
         lines.append(
             f"{name:<14}{s.pulled:>8}{s.matched:>9}{s.created:>9}{s.updated:>9}{s.unchanged:>11}{len(s.held_back):>11}"
+            f"{s.waiting:>9}"
         )
+    lines.append("(waiting: the record's company or invoice is not on the other side yet, e.g. held back or under review)")
     for name, s in summaries.items():
         if s.held_back:
             lines += ["", f"held back ({name}): fix these in the source system; the next sync releases them"]
@@ -190,6 +193,8 @@ def format_summary(report: dict[str, Any], summaries: dict[str, EntitySummary]) 
             lines.append(f"  ! {failure['record']}: {failure['error']}")
         for blocked in s.blocked:
             lines.append(f"  ! blocked: {blocked}")
+        for reason, count in s.not_created.items():
+            lines.append(f"  {count} {name} not created in {reason}")
         if s.suggestions:
             lines.append(f"\n{s.suggestions} possible {name} matches await review: ledgerbridge matches list")
     return "\n".join(lines)

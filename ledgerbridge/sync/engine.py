@@ -31,6 +31,8 @@ class EntitySummary:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    waiting: int = 0  # records whose referenced record is not on the target yet (e.g. its company)
+    not_created: dict[str, int] = field(default_factory=dict)  # reason -> records not created by rule
     held_back: list[dict[str, Any]] = field(default_factory=list)
     conflicts: int = 0
     suggestions: int = 0
@@ -45,6 +47,8 @@ class EntitySummary:
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "waiting": self.waiting,
+            "not_created": self.not_created,
             "held_back": len(self.held_back),
             "held_back_records": self.held_back,
             "conflicts": self.conflicts,
@@ -99,8 +103,14 @@ class SyncEngine:
             summary.suggestions = reconciled.suggestions
             written: set[str] = set()
             held: set[str] = set()
+            waiting: set[str] = set()
+            not_created: set[str] = set()
             for side in PUSH_ORDER:
                 plan, gate = self.plan(side, entity, run_id=run_id, record=not dry_run)
+                waiting.update(plan.waiting)
+                not_created.update(plan.not_created)
+                for reason, count in plan.not_created_counts().items():
+                    summary.not_created[f"{plan.system}: {reason}"] = count
                 summary.held_back.extend(gate.held_back())
                 held.update(w.hub_id for w in gate.held)
                 if gate.blocked:
@@ -117,7 +127,8 @@ class SyncEngine:
                 summary.updated += pushed.updated
                 summary.failed.extend(pushed.failed)
                 written.update(w.hub_id for w in gate.planned)
-            summary.unchanged = max(0, _hub_count(self.store, entity) - len(written | held))
+            summary.waiting = len(waiting - written - held)
+            summary.unchanged = max(0, _hub_count(self.store, entity) - len(written | held | waiting | not_created))
             summaries[entity] = summary
         return summaries
 

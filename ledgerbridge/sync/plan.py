@@ -49,16 +49,26 @@ class Plan:
     system: str
     writes: list[PlannedWrite] = field(default_factory=list)
     unchanged: int = 0
-    not_created: dict[str, int] = field(default_factory=dict)  # reason -> count
-    waiting: list[str] = field(default_factory=list)  # records whose referenced record is not there yet
+    not_created: dict[str, str] = field(default_factory=dict)  # hub id -> why it is not created (yet)
+    waiting: dict[str, str] = field(default_factory=dict)  # hub id -> which referenced record is missing
 
-    def skip(self, reason: str) -> None:
-        self.not_created[reason] = self.not_created.get(reason, 0) + 1
+    def skip(self, hub_id: str, reason: str) -> None:
+        self.not_created[hub_id] = reason
+
+    def not_created_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for reason in self.not_created.values():
+            counts[reason] = counts.get(reason, 0) + 1
+        return counts
 
 
 def record_label(entity: Entity, values: dict[str, Any]) -> str:
+    """What a person recognises the record by: number and name, or else whatever it has."""
     parts = [str(values[name]) for name in (entity.number_field, "name") if name and values.get(name)]
-    return " ".join(parts)
+    if parts:
+        return " ".join(parts)
+    clues = [f"{name} {values[name]}" for name in ("vat_number", "email", "city", "street") if values.get(name)]
+    return f"(no name: {', '.join(clues[:2])})" if clues else ""
 
 
 def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) -> Plan:
@@ -91,7 +101,7 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
                     remote = references[ref.name].get(values[ref.name])
                     if remote is None:
                         missing_reference = True
-                        plan.waiting.append(f"{entity_name} {hub_id}: its {ref.reference} is not in {system} yet")
+                        plan.waiting[hub_id] = f"its {ref.reference} is not in {system} yet"
                     values[ref.name] = remote
             if missing_reference:
                 continue
@@ -118,10 +128,10 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
             if allowed is None:  # first_invoice
                 allowed = hub_id in with_invoices
             if not allowed:
-                plan.skip(f"creation trigger {trigger!r} not met")
+                plan.skip(hub_id, f"creation trigger {trigger!r} not met")
                 continue
             if hub_id in under_review:
-                plan.skip("a possible match awaits review (ledgerbridge matches list)")
+                plan.skip(hub_id, "a possible match awaits review (ledgerbridge matches list)")
                 continue
             if side == "erp":
                 for name, default in entity_config.erp_defaults_for(hub_values.get("country")).items():
@@ -132,7 +142,7 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
                 if policy == "erp":
                     values.pop(number, None)
                 elif policy == "crm" and not values.get(number):
-                    plan.skip("number policy 'crm': the CRM has not assigned a number yet")
+                    plan.skip(hub_id, "number policy 'crm': the CRM has not assigned a number yet")
                     continue
                 elif policy == "hub" and not values.get(number):
                     values[number] = _allocate(entity_config.number_range, used_numbers)
