@@ -40,14 +40,20 @@ def read_cursor(store: HubStore, system: str, entity: str) -> str | None:
         ).scalar_one_or_none()
 
 
-def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, full: bool = False) -> PullResult:
+# Records per chunk (one page, one transaction). Connectors clamp it to their system's maximum page
+# size (1000 for e-conomic and webCRM); fewer, larger pages mean fewer remote calls per record.
+CHUNK_SIZE = 1000
+
+
+def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, full: bool = False,
+         chunk_size: int = CHUNK_SIZE) -> PullResult:
     """Pull changes since the stored cursor (everything when `full`) into `<side>_<entity>`."""
     entity = model_entity(entity_name)
     fields = mapped_fields(connector.system, entity_name)
     table = staging(side, entity_name)
     result = PullResult(entity_name, side, connector.system)
     cursor = None if full else read_cursor(store, connector.system, entity_name)
-    for chunk in connector.iter_changed(entity_name, cursor):
+    for chunk in connector.iter_changed(entity_name, cursor, chunk_size):
         now = utcnow()
         rows = []
         for record in chunk.records:
