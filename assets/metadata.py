@@ -40,12 +40,15 @@ def column_schema(entity: Entity, kind: str) -> TableSchema:
     return TableSchema(columns=columns)
 
 
-def table_metadata(store: HubStore, table: str, entity: Entity, kind: str, **extra: Any) -> dict[str, Any]:
+def row_count(store: HubStore, table: str) -> int:
     with store.connect() as conn:
-        rows = conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
+        return conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
+
+
+def table_metadata(store: HubStore, table: str, entity: Entity, kind: str, **extra: Any) -> dict[str, Any]:
     return {
         "dagster/table_name": table,
-        "dagster/row_count": rows,
+        "dagster/row_count": row_count(store, table),
         "dagster/column_schema": column_schema(entity, kind),
         **extra,
     }

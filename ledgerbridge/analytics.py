@@ -114,13 +114,21 @@ LEFT JOIN (
 VIEWS = tuple(view_definitions("sqlite"))
 
 
-def create_views(store: HubStore) -> list[str]:
-    """(Re)create the analyst views; idempotent. Returns the view names."""
+def create_views(store: HubStore, *, replace: bool = True) -> list[str]:
+    """(Re)create the analyst views; idempotent. Returns the view names.
+
+    With replace=False only missing views are created, so opening a store (every run does) takes no
+    lock on views analysts may be reading.
+    """
     definitions = view_definitions(store.dialect)
     with store.begin() as conn:
-        _drop(conn, definitions)
+        existing = set(sa.inspect(conn).get_view_names())
+        if replace:
+            _drop(conn, definitions)
+            existing = set()
         for name, select in definitions.items():
-            conn.execute(sa.text(f"CREATE VIEW {name} AS{select}"))
+            if name not in existing:
+                conn.execute(sa.text(f"CREATE VIEW {name} AS{select}"))
     return list(definitions)
 
 

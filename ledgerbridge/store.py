@@ -254,9 +254,16 @@ class HubStore:
         return self.engine.dialect.name
 
     def create_all(self) -> None:
+        """The tables, then the analyst views over them (ledgerbridge.analytics)."""
+        from ledgerbridge.analytics import create_views
+
         METADATA.create_all(self.engine)
+        create_views(self, replace=False)
 
     def drop_all(self) -> None:
+        from ledgerbridge.analytics import drop_views
+
+        drop_views(self)  # PostgreSQL refuses to drop a table a view still reads
         METADATA.drop_all(self.engine)
 
     def begin(self):

@@ -10,6 +10,7 @@ from pathlib import Path
 from dagster import Definitions, EnvVar, in_process_executor
 
 from assets import entity_assets
+from assets.analytics import analytics_assets
 from ledgerbridge.config import SyncConfig, SystemConfig, load_config, parse_config
 from ledgerbridge.sync.engine import enabled_entities
 from pipelines.jobs import entity_jobs, schedules
@@ -56,7 +57,7 @@ def build_definitions(path: Path | None = None) -> Definitions:
         config = default_config()
         path = DEFAULT_WORKDIR / "config.yaml"
     entities = enabled_entities(config)
-    assets = [a for name in entities for a in entity_assets(name)]
+    assets = [a for name in entities for a in entity_assets(name)] + analytics_assets(entities)
     jobs = entity_jobs(entities)
     return Definitions(
         assets=assets,

@@ -19,7 +19,9 @@ def entity_jobs(entities: list[str]) -> list:
         define_asset_job(entity_job_name(entity), selection=AssetSelection.groups(entity), description=f"pull -> reconcile -> check -> push for {entity}")
         for entity in entities
     ]
-    jobs.append(define_asset_job("sync_all", selection=AssetSelection.groups(*entities), description="every configured entity"))
+    jobs.append(
+        define_asset_job("sync_all", selection=AssetSelection.groups(*entities, "analytics"), description="every configured entity, then the analyst views")
+    )
     return jobs
 
 

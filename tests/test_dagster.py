@@ -24,6 +24,8 @@ def test_the_embedded_default_definitions_load():
     defs = build_definitions()
     keys = defs.resolve_asset_graph().get_all_asset_keys()
     assert AssetKey(["push", "erp_debtors"]) in keys
+    assert AssetKey(["analytics", "sales_lines"]) in keys  # the demo configures every entity
+    assert AssetKey(["hub", "items"]) in defs.resolve_asset_graph().get(AssetKey(["analytics", "sales_lines"])).parent_keys
     assert defs.resolve_job_def("sync_all") is not None
     assert {s.name for s in defs.schedules} >= {"nightly_full_reconcile"}
 
