@@ -106,7 +106,7 @@ def generate(companies: int = 300, seed: int = 7) -> DemoData:
         fake.seed_instance(seed + index)
     data = DemoData()
     countries = list(LOCALES)
-    n_broken = max(6, companies // 25)
+    n_broken = max(3, companies // 25)  # about 4%: well below the gate's 20% mass-corruption threshold
     n_pairs = companies // 4
     n_erp_only = companies // 4
     for i in range(companies):
