@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     quarantine.add_argument("--all", action="store_true", help="include resolved findings")
     quarantine.add_argument("--json", action="store_true")
 
-    matches = commands.add_parser("matches", help="review fuzzy match suggestions")
-    matches.add_argument("action", choices=["list", "accept", "reject"])
+    matches = commands.add_parser(
+        "matches", help="review match suggestions (accept/reject) and duplicate reports (dismiss once merged or distinct)"
+    )
+    matches.add_argument("action", choices=["list", "accept", "reject", "dismiss"])
     matches.add_argument("ids", nargs="*", type=int)
     matches.add_argument("--config", default=DEFAULT_CONFIG)
     matches.add_argument("--json", action="store_true")
@@ -132,14 +134,30 @@ def review_matches(store: HubStore, action: str, ids: list[int], *, systems: dic
                     sa.select(table).where(table.c.status == "suggested").order_by(table.c.score.desc())
                 ).mappings()
             ]
-            _print_rows(rows, ["id", "entity", "crm_remote_id", "erp_remote_id", "score", "evidence"], as_json)
+            duplicates = T["duplicate_candidates"]
+            twins = [
+                {"kind": "duplicate", **dict(r)}
+                for r in conn.execute(
+                    sa.select(duplicates).where(duplicates.c.status == "open").order_by(duplicates.c.score.desc())
+                ).mappings()
+            ]
+            if as_json:
+                _print_rows([{"kind": "match", **r} for r in rows] + twins, [], as_json=True)
+                return 0
+            print(f"{len(rows)} suggested match(es) across the systems (accept or reject them):")
+            _print_rows(rows, ["id", "entity", "crm_remote_id", "erp_remote_id", "score", "evidence"], False)
+            print(f"\n{len(twins)} likely duplicate(s) within one system (merge them there, then dismiss):")
+            _print_rows(twins, ["entity", "system", "remote_id_a", "remote_id_b", "score", "evidence"], False)
             return 0
         if not ids:
             print("ledgerbridge: give the ids of the suggestions (see: ledgerbridge matches list)", file=sys.stderr)
             return 2
-        from ledgerbridge.sync.review import decide
+        from ledgerbridge.sync.review import decide, dismiss_duplicates
 
-        decided = decide(conn, ids, accept=action == "accept", systems=systems)
+        if action == "dismiss":
+            decided = dismiss_duplicates(conn, ids)
+        else:
+            decided = decide(conn, ids, accept=action == "accept", systems=systems)
         print(to_json({"decided": decided}) if as_json else f"{action}ed {len(decided)} suggestion(s)")
     return 0
 

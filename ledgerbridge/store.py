@@ -198,6 +198,22 @@ def build_metadata() -> sa.MetaData:
         ts("decided_at"),
         sa.UniqueConstraint("entity", "crm_remote_id", "erp_remote_id", name="uq_match_candidate"),
     )
+    sa.Table(
+        "duplicate_candidates",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("entity", sa.String(40), nullable=False),
+        sa.Column("system", sa.String(40), nullable=False),
+        sa.Column("remote_id_a", sa.Text, nullable=False),
+        sa.Column("remote_id_b", sa.Text, nullable=False),
+        sa.Column("score", sa.Float, nullable=False),
+        sa.Column("evidence", sa.Text),
+        sa.Column("status", sa.String(10), nullable=False, server_default="open"),  # open | dismissed
+        ts("suggested_at", nullable=False),
+        ts("decided_at"),
+        sa.UniqueConstraint("entity", "system", "remote_id_a", "remote_id_b", name="uq_duplicate_candidate"),
+        comment="Records that look like the same one twice within one system: to merge there.",
+    )
     return metadata
 
 

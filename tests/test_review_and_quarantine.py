@@ -84,3 +84,25 @@ def test_a_configuration_error_is_named_not_a_traceback(tmp_path, capsys):
     assert main(["sync", "--config", str(path)]) == 2
     error = capsys.readouterr().err
     assert "crm.base_url" in error and "erp" in error
+
+
+def test_duplicates_within_one_system_are_reported_not_merged(setup, capsys):
+    config, store, webcrm, economic, path = setup
+    webcrm.seed("debtors", [
+        {"name": "Nordlys Consult ApS", "country": "DK", "vat_number": "DK13585628", "crm_type": "Customer"},
+        {"name": "Nordlys Consult", "country": "DK", "vat_number": "13585628", "crm_type": "Customer"},
+    ])
+
+    summary = engine_for(config, store).run()["debtors"]
+
+    assert summary.duplicates == 1
+    [twin] = [r for r in cli_json(capsys, "matches", "list", "--config", path) if r["kind"] == "duplicate"]
+    assert twin["system"] == "webcrm" and twin["score"] == 100.0
+    assert "vat_number" in twin["evidence"]
+    assert main(["matches", "list", "--config", path]) == 0
+    assert "likely duplicate(s) within one system" in capsys.readouterr().out
+    assert economic.all_raw("customers") == []  # not copied into the ERP while the report is open
+
+    assert main(["matches", "dismiss", str(twin["id"]), "--config", path]) == 0
+    engine_for(config, store).run()
+    assert len(economic.all_raw("customers")) == 2

@@ -92,6 +92,7 @@ def assert_sides_agree(store):
         held = set(conn.execute(sa.select(T["quarantine"].c.record_key).where(T["quarantine"].c.resolved_at.is_(None))).scalars())
         conflicts = {(h, f) for h, f in conn.execute(sa.select(T["conflicts"].c.hub_id, T["conflicts"].c.field)).tuples()}
         suggested = conn.execute(sa.select(sa.func.count()).select_from(T["match_candidates"])).scalar_one()
+        suggested += conn.execute(sa.select(sa.func.count()).select_from(T["duplicate_candidates"])).scalar_one()
 
     # Nothing duplicated: every remote record is linked to exactly one hub record and vice versa.
     assert {r for links in by_hub.values() for s, r in links.items() if s == "webcrm"} == set(crm_rows)

@@ -195,8 +195,11 @@ def format_summary(report: dict[str, Any], summaries: dict[str, EntitySummary]) 
             lines.append(f"  ! blocked: {blocked}")
         for reason, count in s.not_created.items():
             lines.append(f"  {count} {name} not created in {reason}")
-        if s.suggestions:
-            lines.append(f"\n{s.suggestions} possible {name} matches await review: ledgerbridge matches list")
+        if s.suggestions or s.duplicates:
+            lines.append(
+                f"\n{s.suggestions} possible {name} matches await review, {s.duplicates} likely duplicates "
+                "within one system were found: ledgerbridge matches list"
+            )
     return "\n".join(lines)
 
 

@@ -36,6 +36,7 @@ class EntitySummary:
     held_back: list[dict[str, Any]] = field(default_factory=list)
     conflicts: int = 0
     suggestions: int = 0
+    duplicates: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would be written
@@ -53,6 +54,7 @@ class EntitySummary:
             "held_back_records": self.held_back,
             "conflicts": self.conflicts,
             "match_suggestions": self.suggestions,
+            "duplicates_reported": self.duplicates,
             "failed": self.failed,
             "blocked": self.blocked,
             **({"planned": self.planned} if self.planned else {}),
@@ -101,6 +103,7 @@ class SyncEngine:
             summary.matched = sum(reconciled.matched.values())
             summary.conflicts = len(reconciled.conflicts)
             summary.suggestions = reconciled.suggestions
+            summary.duplicates = reconciled.duplicates
             written: set[str] = set()
             held: set[str] = set()
             waiting: set[str] = set()

@@ -131,7 +131,7 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
                 plan.skip(hub_id, f"creation trigger {trigger!r} not met")
                 continue
             if hub_id in under_review:
-                plan.skip(hub_id, "a possible match awaits review (ledgerbridge matches list)")
+                plan.skip(hub_id, "a possible match or duplicate awaits review (ledgerbridge matches list)")
                 continue
             if side == "erp":
                 for name, default in entity_config.erp_defaults_for(hub_values.get("country")).items():
@@ -185,9 +185,22 @@ def _staging_by_id(conn: sa.Connection, side: str, entity_name: str) -> dict[str
 
 
 def _under_review(conn: sa.Connection, entity_name: str, config: SyncConfig, side: str) -> set[str]:
-    """Hub records on either end of a suggested (undecided) fuzzy match."""
-    candidates, id_map = T["match_candidates"], T["id_map"]
+    """Hub records on either end of an undecided fuzzy match or of an open duplicate report:
+    creating them elsewhere would copy a possible duplicate."""
+    candidates, duplicates, id_map = T["match_candidates"], T["duplicate_candidates"], T["id_map"]
     hub_ids: set[str] = set()
+    for column in (duplicates.c.remote_id_a, duplicates.c.remote_id_b):
+        query = (
+            sa.select(id_map.c.hub_id)
+            .select_from(duplicates.join(id_map, id_map.c.remote_id == column))
+            .where(
+                duplicates.c.entity == entity_name,
+                duplicates.c.status == "open",
+                id_map.c.entity == entity_name,
+                id_map.c.system == duplicates.c.system,
+            )
+        )
+        hub_ids.update(conn.execute(query).scalars())
     for column, system in (
         (candidates.c.crm_remote_id, config.crm.system),
         (candidates.c.erp_remote_id, config.erp.system),

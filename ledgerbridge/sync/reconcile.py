@@ -56,6 +56,7 @@ class ReconcileResult:
     unchanged: int = 0
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     suggestions: int = 0
+    duplicates: int = 0  # look-alike pairs within one side, reported for merging at the source
     unresolved_references: list[str] = field(default_factory=list)
 
 
@@ -264,10 +265,13 @@ def _match(
                     link(row, hub_id, how)
                     open_hub[side] = [h for h in open_hub[side] if h["hub_id"] != hub_id]
 
-    # 4. What is left is new; look-alikes across the sides are only suggested for review.
+    # 4. What is left is new; look-alikes across the sides are only suggested for review, and
+    #    look-alikes within one side are reported as duplicates to merge in that system.
     leftovers = {side: [r for r in rows if r.hub_id is None] for side, rows in unlinked.items()}
     if leftovers["crm"] and leftovers["erp"]:
         result.suggestions += _suggest(conn, entity, leftovers)
+    for side, side_rows in leftovers.items():
+        result.duplicates += _report_duplicates(conn, entity, systems[side], side_rows)
     for side_rows in leftovers.values():
         for row in side_rows:
             link(row, new_hub_id(), "new")
@@ -345,6 +349,39 @@ def _suggest(conn: sa.Connection, entity: Entity, leftovers: dict[str, list[Row]
     conn.execute(dialect_insert(conn, T["match_candidates"]).on_conflict_do_nothing(), rows)
     conn.commit()
     return len(rows)
+
+
+def _report_duplicates(conn: sa.Connection, entity: Entity, system: str, rows: list[Row]) -> int:
+    """Pairs sharing an exact key, or (debtors) looking alike by name and address."""
+    pairs: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+    for keys in entity.match_keys:
+        groups: dict[tuple, list[str]] = defaultdict(list)
+        for row in rows:
+            key = key_value(keys, row.values)
+            if key is not None:
+                groups[key].append(row.remote_id)
+        for key, ids in groups.items():
+            for other in ids[1:]:
+                pairs[(ids[0], other)] = (100.0, {"same": dict(zip(keys, map(str, key)))})
+    if entity.name == "debtors" and len(rows) > 1:
+        from ledgerbridge.matching import find_duplicates
+
+        records = [{"key": r.remote_id, **r.values} for r in rows]
+        for candidate in find_duplicates(records, key="key"):
+            pairs.setdefault((candidate.left_key, candidate.right_key), (float(candidate.score), candidate.evidence))
+    if not pairs:
+        return 0
+    now = utcnow()
+    conn.execute(
+        dialect_insert(conn, T["duplicate_candidates"]).on_conflict_do_nothing(),
+        [
+            {"entity": entity.name, "system": system, "remote_id_a": a, "remote_id_b": b, "score": score,
+             "evidence": to_json(evidence), "suggested_at": now}
+            for (a, b), (score, evidence) in pairs.items()
+        ],
+    )
+    conn.commit()
+    return len(pairs)
 
 
 def new_hub_id() -> str:

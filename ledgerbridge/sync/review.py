@@ -50,3 +50,18 @@ def decide(conn: sa.Connection, ids: list[int], *, accept: bool, systems: dict[s
         # Both sides are read afresh by the next reconcile and merged as a first sight of the pair.
         conn.execute(hub(entity).delete().where(hub(entity).c.hub_id == keep))
     return decided
+
+
+def dismiss_duplicates(conn: sa.Connection, ids: list[int]) -> list[int]:
+    """Close duplicate reports (merged at the source, or not duplicates after all): the records
+    they held back are created on the other side by the next sync."""
+    duplicates = T["duplicate_candidates"]
+    found = list(
+        conn.execute(
+            sa.select(duplicates.c.id).where(duplicates.c.id.in_(ids), duplicates.c.status == "open")
+        ).scalars()
+    )
+    conn.execute(
+        duplicates.update().where(duplicates.c.id.in_(found)).values(status="dismissed", decided_at=utcnow())
+    )
+    return found
