@@ -106,3 +106,20 @@ def test_duplicates_within_one_system_are_reported_not_merged(setup, capsys):
     assert main(["matches", "dismiss", str(twin["id"]), "--config", path]) == 0
     engine_for(config, store).run()
     assert len(economic.all_raw("customers")) == 2
+
+
+def test_sync_dry_run_prints_the_plan_with_field_diffs_and_writes_nothing(setup, capsys):
+    config, store, webcrm, economic, path = setup
+    [org] = webcrm.seed("debtors", [{"name": "Nordlys Consult ApS", "country": "DK", "city": "Aarhus", "crm_type": "Customer"}])
+    assert main(["sync", "--config", path]) == 0
+    capsys.readouterr()
+    webcrm.update_raw("Organisations", org, {"OrganisationCity": "Odense"})
+    mark = len(economic.request_log)
+
+    report = cli_json(capsys, "sync", "--dry-run", "--config", path)
+
+    assert report["dry_run"] is True
+    [planned] = report["entities"]["debtors"]["planned"]
+    assert planned["operation"] == "update" and planned["changes"]["city"] == {"from": "Aarhus", "to": "Odense"}
+    assert [m for m, _ in economic.request_log[mark:] if m in ("POST", "PUT")] == []
+    assert economic.all_raw("customers")[0]["city"] == "Aarhus"
