@@ -16,6 +16,13 @@ Cursors (what `iter_changed` yields and accepts), per entity:
 - contacts, payments: e-conomic gives no change stamp (contacts have none; payments are only the
   remainder of booked invoices), so every pull reads all of them and every chunk's cursor is None.
 
+Reading ahead: while the caller maps and writes one page, the next page is already being fetched
+(one call in flight, on a worker thread; keyset pages ask for it as soon as the bound is known), and
+invoice details are fetched DETAIL_WORKERS at a time, up to DETAIL_WINDOW invoices ahead, across
+page boundaries. Records and chunks come out in the same order as with one call at a time, and a
+chunk's cursor still only covers records in it or before it; a read ahead that is not used is
+dropped. The rate limit (HttpClient.limiter) counts every call, whichever thread makes it.
+
 Writes: e-conomic PUT replaces the whole object, so `update` reads the record, overlays the mapped
 fields and PUTs the result (unmapped properties such as vatZone or layout stay as they were).
 Tokens live only in the session headers; messages name the call and the record, never the tokens.
@@ -23,8 +30,10 @@ Tokens live only in the session headers; messages name the call and the record, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -36,6 +45,13 @@ from ledgerbridge.mapping import economic as mapping
 ENTITIES = ("debtors", "contacts", "items", "invoices", "invoice_lines", "payments")
 MAX_PAGE_SIZE = 1000
 STAMPED_PATHS = {"debtors": "/customers", "items": "/products"}
+# Invoice lines need one GET per invoice: calls in flight at once, and how far ahead they may run.
+# A few in flight keep the server busy while this process maps and writes; more only queue there.
+DETAIL_WORKERS = 4
+DETAIL_WINDOW = 256
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class EconomicConnector:
@@ -58,6 +74,7 @@ class EconomicConnector:
             backoff_base=backoff_base,
             rate_per_second=rate_per_second,
         )
+        self._executor: ThreadPoolExecutor | None = None  # read-ahead workers, started on first use
 
     def __repr__(self) -> str:  # never the tokens
         return f"EconomicConnector({self.client.base_url!r})"
@@ -71,6 +88,9 @@ class EconomicConnector:
         return mapping.limits(entity)
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
         self.client.close()
 
     def iter_changed(self, entity: str, cursor: str | None, chunk_size: int = 500) -> Iterator[Chunk]:
@@ -164,43 +184,86 @@ class EconomicConnector:
                 return None
             raise
 
+    # -- reading ahead ---------------------------------------------------------------------------
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=DETAIL_WORKERS, thread_name_prefix="economic-read")
+        return self._executor
+
+    def _get_body(self, path: str, params: dict[str, Any] | None, what: str) -> dict:
+        return self.client.request("GET", path, what=what, params=params).json()
+
+    def _ahead(self, fetch: Callable[[T], R], items: Iterable[T], window: int) -> Iterator[tuple[T, R]]:
+        """(item, fetch(item)) in the order of `items`, with up to `window` fetches started ahead."""
+        pool, started = self._pool(), deque()
+        try:
+            for item in items:
+                started.append((item, pool.submit(fetch, item)))
+                if len(started) >= window:
+                    first, future = started.popleft()
+                    yield first, future.result()
+            while started:
+                first, future = started.popleft()
+                yield first, future.result()
+        finally:
+            for _, future in started:
+                future.cancel()
+
+    # -- paging ----------------------------------------------------------------------------------
+
     def _pages(self, path: str, params: dict[str, Any], *, what: str) -> Iterator[list[dict]]:
-        """Every page of a collection, following pagination.nextPage."""
-        url: str | None = path
-        while url:
-            body = self.client.request("GET", url, what=what, params=params).json()
-            params = None  # nextPage carries the query
-            yield body.get("collection", [])
-            url = body.get("pagination", {}).get("nextPage")
+        """Every page of a collection, following pagination.nextPage (the next one fetched ahead)."""
+        pending: Future | None = self._pool().submit(self._get_body, path, params, what)
+        try:
+            while pending is not None:
+                body = pending.result()
+                url = body.get("pagination", {}).get("nextPage")  # nextPage carries the query
+                pending = self._pool().submit(self._get_body, url, None, what) if url else None
+                yield body.get("collection", [])
+        finally:
+            if pending is not None:
+                pending.cancel()
 
     def _iter_stamped(self, entity: str, cursor: str | None, size: int) -> Iterator[Chunk]:
-        path = STAMPED_PATHS[entity]
+        path, what = STAMPED_PATHS[entity], f"list changed {entity}"
         bound, skip, again, newest = cursor, 0, set(), cursor
-        while True:
+
+        def page_params() -> dict[str, Any]:
             params: dict[str, Any] = {"pagesize": size, "skippages": skip, "sort": "lastUpdated"}
             if bound:
                 params["filter"] = f"lastUpdated$gt:{bound}"
-            body = self.client.request("GET", path, what=f"list changed {entity}", params=params).json()
-            rows = body.get("collection", [])
-            stamped = [(r, mapping.parse_timestamp(r.get("lastUpdated"))) for r in rows]
-            fresh = [mapping.from_remote(entity, r) for r in rows
-                     if (mapping.remote_id(entity, r), r.get("lastUpdated")) not in again]
-            for r, ts in stamped:
-                if newest is None or ts > mapping.parse_timestamp(newest):
-                    newest = r["lastUpdated"]
-            if "nextPage" not in body.get("pagination", {}) or len(rows) < size:
-                if fresh:
-                    yield Chunk(fresh, newest)
-                return
-            last = stamped[-1][1]
-            below = [(r["lastUpdated"], ts) for r, ts in stamped if ts < last]
-            if below:
-                bound, skip = max(below, key=lambda pair: pair[1])[0], 0
-                again = {(mapping.remote_id(entity, r), r["lastUpdated"]) for r, ts in stamped if ts == last}
-            else:
-                skip, again = skip + 1, set()  # a whole page on one stamp: page through it
-            if fresh:
-                yield Chunk(fresh, bound)
+            return params
+
+        pending: Future | None = self._pool().submit(self._get_body, path, page_params(), what)
+        try:
+            while pending is not None:
+                body, pending = pending.result(), None
+                rows = body.get("collection", [])
+                stamped = [(r, mapping.parse_timestamp(r.get("lastUpdated"))) for r in rows]
+                unseen = [r for r in rows if (mapping.remote_id(entity, r), r.get("lastUpdated")) not in again]
+                newest_ts = mapping.parse_timestamp(newest)
+                for r, ts in stamped:
+                    if newest_ts is None or ts > newest_ts:
+                        newest, newest_ts = r["lastUpdated"], ts
+                if "nextPage" not in body.get("pagination", {}) or len(rows) < size:
+                    if unseen:
+                        yield Chunk([mapping.from_remote(entity, r) for r in unseen], newest)
+                    return
+                last = stamped[-1][1]
+                below = [(r["lastUpdated"], ts) for r, ts in stamped if ts < last]
+                if below:
+                    bound, skip = max(below, key=lambda pair: pair[1])[0], 0
+                    again = {(mapping.remote_id(entity, r), r["lastUpdated"]) for r, ts in stamped if ts == last}
+                else:
+                    skip, again = skip + 1, set()  # a whole page on one stamp: page through it
+                # The next page's bound is known: ask for it now, map and hand over this one meanwhile.
+                pending = self._pool().submit(self._get_body, path, page_params(), what)
+                if unseen:
+                    yield Chunk([mapping.from_remote(entity, r) for r in unseen], bound)
+        finally:
+            if pending is not None:
+                pending.cancel()
 
     def _iter_contacts(self, size: int) -> Iterator[Chunk]:
         for customers in self._pages("/customers", {"pagesize": MAX_PAGE_SIZE}, what="list customers"):
@@ -215,19 +278,30 @@ class EconomicConnector:
         params: dict[str, Any] = {"pagesize": size, "sort": "bookedInvoiceNumber"}
         if cursor:
             params["filter"] = f"bookedInvoiceNumber$gt:{int(cursor)}"
-        for page in self._pages("/invoices/booked", params, what="list booked invoices"):
-            if not page:
-                continue
-            newest = str(max(int(r["bookedInvoiceNumber"]) for r in page))
-            if entity == "invoices":
+        pages = (page for page in self._pages("/invoices/booked", params, what="list booked invoices") if page)
+        if entity == "invoices":
+            for page in pages:
+                newest = str(max(int(r["bookedInvoiceNumber"]) for r in page))
                 yield Chunk([mapping.from_remote("invoices", r) for r in page], newest)
-                continue
-            lines = []
-            for header in page:
-                number = header["bookedInvoiceNumber"]
-                invoice = self._get_json(f"/invoices/booked/{number}", what=f"get invoice {number}") or {}
-                lines += [mapping.from_remote("invoice_lines", line, invoice) for line in invoice.get("lines", [])]
-            yield Chunk(lines, newest)
+            return
+
+        def headers() -> Iterator[tuple[Any, str | None]]:
+            """Each invoice number, the last of a page with the page's cursor."""
+            for page in pages:
+                newest = str(max(int(r["bookedInvoiceNumber"]) for r in page))
+                for index, header in enumerate(page, start=1):
+                    yield header["bookedInvoiceNumber"], (newest if index == len(page) else None)
+
+        def detail(item: tuple[Any, str | None]) -> dict:
+            number = item[0]
+            return self._get_json(f"/invoices/booked/{number}", what=f"get invoice {number}") or {}
+
+        lines: list[RemoteRecord] = []
+        for (_, page_cursor), invoice in self._ahead(detail, headers(), DETAIL_WINDOW):
+            lines += [mapping.from_remote("invoice_lines", line, invoice) for line in invoice.get("lines", [])]
+            if page_cursor is not None:  # a page's invoices are all in: one chunk per page, as before
+                yield Chunk(lines, page_cursor)
+                lines = []
 
     # -- writes ----------------------------------------------------------------------------------
 

@@ -21,7 +21,9 @@ are this emulator's choice, stable so tests can rely on them.
 
 from __future__ import annotations
 
+import bisect
 import json
+import operator
 import re
 import time
 import uuid
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import repeat
 from typing import Any
 from urllib.parse import urlencode
 
@@ -499,6 +502,55 @@ def _money(value: Any) -> Decimal:
     return Decimal(str(value or 0)).quantize(CENT, ROUND_HALF_UP)
 
 
+@dataclass
+class _Ordered:
+    """A table's records in the order of one `sort`, as of a snapshot of the table.
+
+    `records`/`leaves` are the snapshot (the table's records in table order, and the values of the
+    properties the order depends on); `rows` the sorted records. `keys` are the sort keys of the
+    leading ascending sort term in `rows` order, for bisecting a `$gt`/`$gte` filter on it.
+    """
+
+    records: list[dict[str, Any]]
+    leaves: dict[str, list[Any]]
+    rows: list[dict[str, Any]]
+    lead: str | None = None
+    keys: list[Any] | None = None
+
+    @classmethod
+    def build(cls, records: list[dict[str, Any]], props: list[str], rows: list[dict[str, Any]],
+              terms: list[str]) -> "_Ordered":
+        leaves = {prop: list(map(dict.get, records, repeat(prop))) for prop in props}
+        ordered = cls(list(records), leaves, rows)
+        term = terms[0] if terms else None
+        # Bisect only where the order is plainly ascending by _comparable and a record without the
+        # value can never match $gt/$gte: the four kinds whose _comparable(None) is None.
+        if term and not term.startswith(("-", "~")) and _kind(term) in ("datetime", "date", "number", "text"):
+            keys = []
+            for record in rows:
+                value = record.get(term)
+                keys.append((0, "") if value is None else (1, _comparable(term, value)))
+            if all(k[0] == 0 or k[1] is not None for k in keys):
+                ordered.lead, ordered.keys = term, keys
+        return ordered
+
+    def still_valid(self, records: list[dict[str, Any]]) -> bool:
+        if len(records) != len(self.records) or not all(map(operator.is_, records, self.records)):
+            return False
+        return all(list(map(dict.get, records, repeat(prop))) == values for prop, values in self.leaves.items())
+
+    def select(self, node: Any) -> list[dict[str, Any]]:
+        """The sorted records that match the filter `node` (all when None)."""
+        if node is None:
+            return self.rows
+        if (isinstance(node, Predicate) and node.prop == self.lead and node.op in ("gt", "gte")
+                and node.value is not _NULL and self.keys is not None):
+            wanted = (1, _comparable(node.prop, node.value.translate(_RESTORE), from_filter=True))
+            find = bisect.bisect_right if node.op == "gt" else bisect.bisect_left
+            return self.rows[find(self.keys, wanted):]
+        return [r for r in self.rows if _matches(node, r)]
+
+
 class EconomicEmulator(Emulator):
     system = "economic"
 
@@ -507,6 +559,9 @@ class EconomicEmulator(Emulator):
         super().__init__(state_file, **kw)
         self._tokens = (app_secret_token, agreement_grant_token)
         self.hooks = EconomicHooks(self)  # /webhooks (not in the contract files; see emulators/hooks.py)
+        # (table, sort) -> _Ordered: a collection's sorted order, reused while the table is unchanged
+        # (see _ordered). Keeps a page request from re-sorting the whole table every time.
+        self._orders: dict[tuple[str, str], _Ordered] = {}
         with self.tables.lock:
             for table, records in DEFAULTS.items():
                 if not self.tables.rows[table]:
@@ -750,24 +805,30 @@ class EconomicEmulator(Emulator):
         return str(request.base_url).rstrip("/")
 
     def _render(self, request: Request, path: str, record: dict[str, Any], *, detail: bool = True) -> dict:
-        """A stored record as the API shows it: with self links, false booleans left out."""
-        out = json.loads(json.dumps(record))
+        """A stored record as the API shows it: with self links, false booleans left out.
+
+        A shallow copy: only the top level and the reference objects that get a `self` link are new
+        objects; nested values are shared with the stored record and never modified here. Every
+        caller serialises the answer at once, inside the table lock, so the JSON is the same as from
+        a deep copy (stored records hold JSON values only), without a JSON round trip per record.
+        """
+        out = {k: v for k, v in record.items() if v is not False}
         base = self._base(request)
         for name, table in REFS.items():
             ref = out.get(name)
             if isinstance(ref, dict) and ref.get(REF_KEYS[name]) is not None:
-                ref["self"] = f"{base}/{table}/{encode_key(ref[REF_KEYS[name]])}"
+                out[name] = {**ref, "self": f"{base}/{table}/{encode_key(ref[REF_KEYS[name]])}"}
         if path == "invoices/booked" and not detail:
             out.pop("lines", None)  # the collection schema has no lines; GET one invoice for them
-        for key in [k for k, v in out.items() if v is False]:
-            del out[key]
         key = COLLECTIONS["contacts" if path.endswith("/contacts") else path].key
         out["self"] = f"{base}/{path}/{encode_key(out[key])}"
         if path == "customers":
             out["contacts"] = f"{out['self']}/contacts"
         return out
 
-    def _collection(self, request: Request, path: str, records: list[dict[str, Any]]) -> JSONResponse:
+    def _collection(self, request: Request, path: str, records: list[dict[str, Any]],
+                    table: str | None = None) -> JSONResponse:
+        """One page of `records`; `table`: they are all of that table, in its order (cacheable)."""
         spec = COLLECTIONS["contacts" if path.endswith("/contacts") else path]
         query = request.query_params
         skip = self._int_param(query, "skippages", 0)
@@ -776,6 +837,7 @@ class EconomicEmulator(Emulator):
             raise ApiError(400, f"pagesize must be between 1 and {MAX_PAGE_SIZE}.", E_BAD_QUERY,
                            f"The maximum page size is {MAX_PAGE_SIZE}; use skippages to page.")
         total = len(records)
+        node = None
         if query.get("filter"):
             try:
                 node = _FilterParser(query["filter"]).parse()
@@ -786,10 +848,17 @@ class EconomicEmulator(Emulator):
                     if predicate.value is not _NULL and predicate.op != "like":  # a bad value is 400 even on no rows
                         for value in predicate.value if isinstance(predicate.value, list) else [predicate.value]:
                             _comparable(predicate.prop, value.translate(_RESTORE), from_filter=True)
-                records = [r for r in records if _matches(node, r)]
             except FilterError as exc:
                 raise ApiError(400, f"Invalid filter: {exc}", E_BAD_QUERY, "See the filtering section of the docs.") from None
-        records = self._sorted(records, spec, query.get("sort"))
+        ordered = self._ordered(table, records, spec, query.get("sort")) if table is not None else None
+        if ordered is not None:
+            # Filtering the sorted table keeps the order sorting the filtered records would give
+            # (both sorts are stable over the table's order), so one sorted order serves every filter.
+            records = ordered.select(node)
+        else:
+            if node is not None:
+                records = [r for r in records if _matches(node, r)]
+            records = self._sorted(records, spec, query.get("sort"))
         results = len(records)
         last = max(0, (results - 1) // size)
 
@@ -826,6 +895,35 @@ class EconomicEmulator(Emulator):
         if value < 0:
             raise ApiError(400, f"{name} cannot be negative.", E_BAD_QUERY)
         return value
+
+    def _ordered(self, table: str, records: list[dict[str, Any]], spec: Collection,
+                 sort: str | None) -> "_Ordered | None":
+        """`records` (all of `table`, in its order) sorted by `sort`, reused while nothing changed.
+
+        Checked on every call, so any write counts, also a test editing tables.rows by hand: the
+        same record objects in the same order (a C-speed identity scan), and the same values of the
+        properties the order depends on. None when the order cannot be cached (a nested sort
+        property, or a sort that fails): the caller filters and sorts as before.
+        """
+        terms = [t.strip() for t in (sort or "").split(",") if t.strip()]
+        props = [spec.key, *(t.lstrip("-~") for t in terms)]
+        for prop in props[1:]:
+            if prop not in spec.sortable:  # the 400 comes from _sorted, with its message
+                return None
+        if any("." in prop for prop in props):
+            return None
+        props = list(dict.fromkeys(props))
+        cache_key = (table, ",".join(terms))
+        cached = self._orders.get(cache_key)
+        if cached is not None and cached.still_valid(records):
+            return cached
+        try:
+            ordered = _Ordered.build(records, props, self._sorted(records, spec, sort), terms)
+        except TypeError:  # values that do not compare: leave the error to the uncached path
+            self._orders.pop(cache_key, None)
+            return None
+        self._orders[cache_key] = ordered
+        return ordered
 
     @staticmethod
     def _sorted(records: list[dict[str, Any]], spec: Collection, sort: str | None) -> list[dict[str, Any]]:
@@ -879,7 +977,7 @@ class EconomicEmulator(Emulator):
 
     def _list_of(self, table: str) -> Callable:
         def handler(request: Request, body: Any) -> Response:
-            return self._collection(request, table, list(self.tables.rows[table].values()))
+            return self._collection(request, table, list(self.tables.rows[table].values()), table=table)
         return handler
 
     def _one_of(self, table: str) -> Callable:

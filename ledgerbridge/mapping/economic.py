@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import pycountry
@@ -70,20 +71,33 @@ def _date_in(value: Any) -> date | None:
     return date.fromisoformat(value[:10]) if value else None
 
 
+# pycountry's lookup scans its country list on every call (12.5% of mapping a debtor); a country
+# name always maps to the same code, so answers are cached (bounded: the text is free-form).
+@lru_cache(maxsize=4096)
+def _country_name(alpha_2: str) -> str | None:
+    found = pycountry.countries.get(alpha_2=alpha_2)
+    return found.name if found else None
+
+
+@lru_cache(maxsize=4096)
+def _country_code(name: str) -> str | None:
+    try:
+        return pycountry.countries.lookup(name).alpha_2
+    except LookupError:
+        return None
+
+
 def country_to_remote(code: Any) -> Any:
     if not isinstance(code, str):
         return code
-    found = pycountry.countries.get(alpha_2=code.strip().upper()) if len(code.strip()) == 2 else None
-    return found.name if found else code
+    found = _country_name(code.strip().upper()) if len(code.strip()) == 2 else None
+    return found if found else code
 
 
 def country_from_remote(name: Any) -> Any:
     if not isinstance(name, str) or not name.strip():
         return name or None
-    try:
-        return pycountry.countries.lookup(name.strip()).alpha_2
-    except LookupError:
-        return name  # unknown: keep it, the quality gate names it
+    return _country_code(name.strip()) or name  # unknown: keep it, the quality gate names it
 
 
 @dataclass(frozen=True)
@@ -193,11 +207,16 @@ SPECS: dict[str, Spec] = {
 
 def get_path(record: dict[str, Any], path: str) -> Any:
     value: Any = record
-    for part in path.split("."):
+    for part in _path_parts(path):
         if not isinstance(value, dict):
             return None
         value = value.get(part)
     return value
+
+
+@lru_cache(maxsize=1024)
+def _path_parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))  # split once per path, not once per record and field
 
 
 def set_path(record: dict[str, Any], path: str, value: Any) -> None:
@@ -345,7 +364,10 @@ _URL_DECODE = {code: char for char, code in _URL_CODES.items()}
 def encode_key(key: str) -> str:
     from urllib.parse import quote
 
-    return "".join(_URL_CODES.get(ch) or quote(ch, safe="") for ch in str(key))
+    text = str(key)
+    if text.isascii() and text.isalnum():
+        return text  # nothing to replace or escape (the common case: numbers); skips a call per character
+    return "".join(_URL_CODES.get(ch) or quote(ch, safe="") for ch in text)
 
 
 def decode_key(text: str) -> str:

@@ -62,7 +62,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Callable
 
 import pycountry
@@ -337,8 +337,24 @@ def country_to_remote(value: Any) -> str:
     """ISO alpha-2 -> the English short name webCRM users see; anything else is passed on as it is."""
     if value is None:
         return ""
-    country = pycountry.countries.get(alpha_2=str(value).upper()) if len(str(value)) == 2 else None
-    return country.name if country else str(value)
+    name = _country_name(str(value).upper()) if len(str(value)) == 2 else None
+    return name if name else str(value)
+
+
+# pycountry scans its country list per lookup; a code or name always gives the same answer, so the
+# answers are cached (bounded: names are free text).
+@lru_cache(maxsize=4096)
+def _country_name(alpha_2: str) -> str | None:
+    country = pycountry.countries.get(alpha_2=alpha_2)
+    return country.name if country else None
+
+
+@lru_cache(maxsize=4096)
+def _looked_up_code(key: str) -> str | None:
+    try:
+        return pycountry.countries.lookup(key).alpha_2
+    except LookupError:
+        return None
 
 
 def country_from_remote(value: Any) -> str | None:
@@ -349,10 +365,7 @@ def country_from_remote(value: Any) -> str | None:
     key = " ".join(text.split()).lower()
     if key in _country_names():
         return _country_names()[key]
-    try:
-        return pycountry.countries.lookup(key).alpha_2
-    except LookupError:
-        return text
+    return _looked_up_code(key) or text
 
 
 def split_person_name(name: str | None) -> tuple[str, str]:

@@ -12,6 +12,7 @@ exactly what the target will receive.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Any
@@ -67,7 +68,10 @@ def _vat_country(compact: str, country: str | None) -> tuple[str | None, str]:
     return None, ""
 
 
+@functools.cache
 def _stdnum_vat_module(cc: str):
+    # Cached: get_cc_module resolves the module by name on every call (26% of normalising a debtor,
+    # twice per VAT number); the answer for a country code never changes. Still imported lazily.
     from stdnum import get_cc_module  # stdnum imports lazily per country; keep it that way
 
     try:
@@ -163,10 +167,52 @@ def normalise_record(entity_name: str, values: dict) -> dict:
             country = _normalise_value(fields["country"], values["country"], None)
         except Exception:
             country = None
+    plan = _plan(entity_name) if isinstance(entity_name, str) else _build_plan(fields)
     out = {}
     for name, value in values.items():
+        if not isinstance(value, str):
+            out[name] = value  # what _normalise_value gives for anything but text, without the call
+            continue
         try:
-            out[name] = _normalise_value(fields.get(name), value, country)
+            out[name] = _normalise_planned(plan.get(name), value, country)
         except Exception:  # a value we cannot tidy is passed on untouched, for the gate to judge
             out[name] = value
     return out
+
+
+# _normalise_value, with what it asks of each field (kind, format: Enum look-ups) answered once per
+# entity instead of once per value: normalise_record runs for every field of every pulled record.
+# A field's plan: (code pattern for COUNTRY/CURRENCY or None, multiline, is VAT); None: not text.
+@functools.lru_cache(maxsize=64)
+def _plan(entity_name: str) -> dict[str, tuple | None]:
+    try:
+        fields = entity(entity_name).field_by_name
+    except Exception:
+        fields = {}
+    return _build_plan(fields)
+
+
+def _build_plan(fields: dict) -> dict[str, tuple | None]:
+    return {
+        name: (
+            _CODE[2 if field.format is Format.COUNTRY else 3] if field.format in (Format.COUNTRY, Format.CURRENCY) else None,
+            field.name in MULTILINE_FIELDS,
+            field.format is Format.VAT,
+        ) if field.kind is Kind.TEXT else None
+        for name, field in fields.items()
+    }
+
+
+def _normalise_planned(plan: tuple | None, value: str, country: str | None) -> Any:
+    if plan is None:  # references and unknown fields: only trim, ids are compared byte for byte elsewhere
+        stripped = value.strip(_STRIP + "\t")
+        return stripped or None
+    code, multiline, vat = plan
+    text = normalise_text(value, multiline=multiline)
+    if text is None:
+        return None
+    if code is not None and code.fullmatch(text):
+        return text.upper()
+    if vat:
+        return normalise_vat(text, country)
+    return text

@@ -15,7 +15,7 @@ from ledgerbridge.connectors.base import Connector
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.quality import normalise_record
 from ledgerbridge.store import T, HubStore, staging, utcnow
-from ledgerbridge.sync.records import coerce, content_hash
+from ledgerbridge.sync.records import coerce, content_hasher
 from ledgerbridge.systems import mapped_fields
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
     table = staging(side, entity_name)
     result = PullResult(entity_name, side, connector.system)
     cursor = None if full else read_cursor(store, connector.system, entity_name)
+    field_names = entity.field_names  # a property that builds a tuple: once per pull, not per record
+    hash_of = content_hasher(fields)  # content_hash(values, fields), with the fields sorted once
     for chunk in connector.iter_changed(entity_name, cursor, chunk_size):
         now = utcnow()
         rows = []
@@ -64,9 +66,9 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
             rows.append(
                 {
                     "remote_id": record.remote_id,
-                    **{name: values.get(name) for name in entity.field_names},
+                    **{name: values.get(name) for name in field_names},
                     "remote_updated_at": record.updated_at,
-                    "content_hash": content_hash(values, fields),
+                    "content_hash": hash_of(values),
                     "pulled_at": now,
                 }
             )

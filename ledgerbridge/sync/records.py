@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from ledgerbridge.model import Entity, Kind
-from ledgerbridge.store import to_json
+from ledgerbridge.store import canonical_decimal, json_default, to_json
 
 
 class CoercionError(ValueError):
@@ -52,6 +54,12 @@ def coerce(entity: Entity, values: Mapping[str, Any]) -> tuple[dict[str, Any], l
         field = entity.field_by_name.get(name)
         if field is None:
             continue
+        # The values mappers give most often, already of the model's type: what coerce_value would
+        # return, without the call (this loop runs for every field of every pulled record).
+        if value is None or (field.kind is Kind.TEXT and isinstance(value, str)) or (
+                field.kind is Kind.DECIMAL and isinstance(value, Decimal)):
+            result[name] = value
+            continue
         try:
             result[name] = coerce_value(name, field.kind, value)
         except CoercionError as exc:
@@ -64,4 +72,35 @@ def content_hash(values: Mapping[str, Any], fields: Iterable[str]) -> str:
     """Hash of the given fields only: a system is compared on what it can hold."""
     canonical = to_json({name: values.get(name) for name in sorted(fields)})
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def content_hasher(fields: Iterable[str]) -> Callable[[Mapping[str, Any]], str]:
+    """content_hash(values, fields) for many records with the same fields: the same hashes, faster.
+
+    The field names are sorted once instead of per record, and Decimals (most of an invoice line)
+    are written through a cache: canonical_decimal depends only on the number's value, and amounts,
+    quantities and prices repeat across records.
+    """
+    names = tuple(sorted(fields))
+    encode = json.JSONEncoder(default=_cached_default, sort_keys=True, ensure_ascii=False).encode
+
+    def hash_of(values: Mapping[str, Any]) -> str:
+        canonical = encode({name: values.get(name) for name in names})
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    return hash_of
+
+
+@lru_cache(maxsize=65536)
+def _canonical_of(value: Decimal) -> str:
+    return canonical_decimal(value)
+
+
+def _cached_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        try:
+            return _canonical_of(value)
+        except TypeError:  # a signalling NaN cannot be hashed (nor written: json_default says so)
+            pass
+    return json_default(value)
 
