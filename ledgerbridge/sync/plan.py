@@ -147,7 +147,9 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
                 elif policy == "hub" and not values.get(number):
                     values[number] = _allocate(entity_config.number_range, used_numbers)
                     hub_values[number] = values[number]
-            compare = {n: hub_values[n] for n in values}
+            # What the created record will hold, references as hub ids (as reconcile sees rows).
+            references_of = {ref.name for ref in entity.references}
+            compare = {n: hub_values[n] if n in references_of else v for n, v in values.items()}
             plan.writes.append(
                 PlannedWrite(entity_name, hub_id, system, "create", values, compare, None, label, {})
             )

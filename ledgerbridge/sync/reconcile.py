@@ -229,7 +229,7 @@ def _match(
     for side, side_rows in unlinked.items():
         for hub_id, payload in _unconfirmed_creates(conn, entity.name, systems[side]):
             for row in side_rows:
-                if row.hub_id is None and to_json({k: row.values.get(k) for k in payload}) == to_json(payload):
+                if row.hub_id is None and _holds(row.values, payload):
                     link(row, hub_id, "own_create")
                     break
 
@@ -276,6 +276,13 @@ def _match(
         for row in side_rows:
             link(row, new_hub_id(), "new")
     result.matched.pop("new", None)
+
+
+def _holds(values: Mapping[str, Any], payload: Mapping[str, Any]) -> bool:
+    """Whether a record holds every value a create sent (a field sent empty may come back as the
+    system's default, so only the values sent count)."""
+    sent = {k: v for k, v in payload.items() if v is not None}
+    return bool(sent) and to_json({k: values.get(k) for k in sent}) == to_json(sent)
 
 
 def _unique_index(keys: tuple[str, ...], rows: Iterable[Row]) -> dict[tuple, Row | None]:
