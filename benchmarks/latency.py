@@ -63,6 +63,7 @@ def main() -> int:
     parser.add_argument("--sensor-loop-seconds", type=float, default=1.0,
                         help="passed to serve; 0 keeps Dagster's stock 5 s loop")
     parser.add_argument("--in-process-runs", action="store_true", help="passed to serve")
+    parser.add_argument("--dequeue-seconds", type=float, default=None, help="passed to serve")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--hooks-port", type=int, default=18788)
     parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for the last change")
@@ -77,6 +78,8 @@ def main() -> int:
         command += ["--sensor-loop-seconds", str(args.sensor_loop_seconds)]
     if args.in_process_runs:
         command.append("--in-process-runs")
+    if args.dequeue_seconds:
+        command += ["--dequeue-seconds", str(args.dequeue_seconds)]
     log_path = workdir / "serve.log"
     workdir.mkdir(parents=True, exist_ok=True)
     serve = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
@@ -188,14 +191,27 @@ def report(args, workdir: Path, pairs, written, arrived, started: float) -> None
     os.environ["DAGSTER_HOME"] = str((workdir / "dagster_home").resolve())
     instance = DagsterInstance.get()
     records = instance.get_run_records(filters=RunsFilter(tags={"ledgerbridge/trigger": "webhook"}))
+    first = min((r for r in records if r.start_time and r.end_time), key=lambda r: r.start_time, default=None)
+    if first is not None:  # an echo run of the initial sync: the daemon's first run (cold, unless warmed)
+        steps = {}
+        for e in instance.all_logs(first.dagster_run.run_id):
+            if e.dagster_event and e.step_key and e.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+                steps.setdefault(e.step_key, []).append(e.timestamp)
+        plans = ", ".join(f"{k.split('__')[1]} {t[-1] - t[0]:.2f} s" for k, t in steps.items() if k.startswith("plan__"))
+        print(f"first run after start-up ({first.dagster_run.job_name}): started->ended "
+              f"{first.end_time - first.start_time:.2f} s; quality-gate steps (GE cold unless warmed): {plans}")
     records = [r for r in records if r.create_timestamp.timestamp() >= started - 1]
+    jobs = {}
+    for r in records:
+        jobs[r.dagster_run.job_name] = jobs.get(r.dagster_run.job_name, 0) + 1
     runs = sorted(
         ((r.create_timestamp.timestamp(), r.start_time or 0.0, r.end_time or 0.0, r.dagster_run.status.value,
           int(r.dagster_run.tags.get("ledgerbridge/events", "0"))) for r in records),
     )
     print(f"runs launched by the inbox sensor: {len(runs)}  (statuses: "
           f"{', '.join(sorted({s for *_, s, _ in runs}))}; events per run: "
-          f"{statistics.mean([e for *_, e in runs]) if runs else 0:.1f} on average)")
+          f"{statistics.mean([e for *_, e in runs]) if runs else 0:.1f} on average; jobs: "
+          f"{', '.join(f'{n} {j}' for j, n in sorted(jobs.items()))})")
     sensor, queue, body = [], [], []
     for key, w in written.items():
         if key not in arrived:

@@ -130,16 +130,21 @@ class Receiver:
 
 # -- dagster processes ----------------------------------------------------------------------------
 
-def daemon_command(sensor_loop_seconds: float | None) -> list[str]:
+def daemon_command(sensor_loop_seconds: float | None, *, dequeue_seconds: float | None = None,
+                   warm: bool = False) -> list[str]:
+    """The daemon's command line: stock, or through ledgerbridge.fast_daemon when a knob is set."""
     workspace = ["-w", str(PROJECT_ROOT / "workspace.yaml")]
-    if sensor_loop_seconds is None:
+    if sensor_loop_seconds is None and dequeue_seconds is None and not warm:
         return [sys.executable, "-m", "dagster._daemon", "run", *workspace]
-    return [sys.executable, "-m", "ledgerbridge.fast_daemon", str(sensor_loop_seconds), "run", *workspace]
+    options = (["--dequeue-seconds", str(dequeue_seconds)] if dequeue_seconds else []) + (["--warm"] if warm else [])
+    return [sys.executable, "-m", "ledgerbridge.fast_daemon", str(sensor_loop_seconds or 0), *options, "run", *workspace]
 
 
 def start_dagster(env: dict[str, str], *, ui_host: str, ui_port: int | None,
-                  sensor_loop_seconds: float | None) -> list[subprocess.Popen]:
-    processes = [subprocess.Popen(daemon_command(sensor_loop_seconds), env=env, cwd=PROJECT_ROOT)]
+                  sensor_loop_seconds: float | None, dequeue_seconds: float | None = None,
+                  warm: bool = False) -> list[subprocess.Popen]:
+    command = daemon_command(sensor_loop_seconds, dequeue_seconds=dequeue_seconds, warm=warm)
+    processes = [subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)]
     if ui_port is not None:
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "dagster_webserver", "-w", str(PROJECT_ROOT / "workspace.yaml"),
@@ -212,7 +217,10 @@ def add_arguments(serve: argparse.ArgumentParser, webhooks: argparse.ArgumentPar
     serve.add_argument("--sensor-loop-seconds", type=float, default=None,
                        help="shorten Dagster's fixed 5 s sensor loop (opt-in; see docs/serve.md)")
     serve.add_argument("--in-process-runs", action="store_true",
-                       help="execute runs inside the daemon (no process start per run; see docs/serve.md)")
+                       help="execute runs inside the daemon (no process start per run, code and quality suites "
+                            "loaded once at start-up; see docs/serve.md)")
+    serve.add_argument("--dequeue-seconds", type=float, default=None,
+                       help="run queue loop below dagster.yaml's 1 s minimum, e.g. 0.5 (opt-in; see docs/serve.md)")
 
 
 def run_webhooks(args: argparse.Namespace) -> int:
@@ -249,7 +257,8 @@ def run_serve(args: argparse.Namespace) -> int:
             register(config, args.public_url or receiver.url)
         env = {**os.environ, "DAGSTER_HOME": str(home), "LEDGERBRIDGE_CONFIG": str(config_path.resolve())}
         processes = start_dagster(env, ui_host=args.ui_host, ui_port=None if args.no_ui else args.ui_port,
-                                  sensor_loop_seconds=args.sensor_loop_seconds)
+                                  sensor_loop_seconds=args.sensor_loop_seconds, dequeue_seconds=args.dequeue_seconds,
+                                  warm=args.in_process_runs)
         stack.callback(stop_processes, processes)
         print(f"DAGSTER_HOME: {home}")
         if not args.no_ui:

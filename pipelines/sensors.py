@@ -7,6 +7,10 @@ inbox_sensor
     An entity that already has a run waiting to start (queued, not started, starting) gets no new
     one: that run has not pulled yet, so it picks these changes up. Events of entities that are not
     configured are passed over (and logged).
+    When all of an entity's new events come from the CRM and its ERP side has been pulled before,
+    the run is of the leaner sync_<entity>_from_crm (no ERP pull: the ERP's own changes arrive as
+    events, or through its probe, and launch the full job). A waiting run of that job covers only
+    CRM events; one of the full job covers everything.
 probe_<system>_<entity>
     For entities whose system has no webhook configured (see ledgerbridge.webhooks.systems): one
     cheap "anything after the pull cursor?" call per tick; a new change marker launches a run
@@ -39,13 +43,12 @@ from ledgerbridge.store import T
 from ledgerbridge.sync.pull import read_cursor
 from ledgerbridge.webhooks.probe import probe, probeable
 from ledgerbridge.webhooks.systems import hooked_entities
-from pipelines.jobs import entity_job_name
+from pipelines.jobs import ENTITY_TAG, crm_only_job_name, entity_job_name
 
 INBOX_BATCH = 10_000  # rows read per tick; a larger backlog is read over the next ticks
 INBOX_INTERVAL = int(os.environ.get("LEDGERBRIDGE_INBOX_SENSOR_SECONDS", "1"))
 PROBE_INTERVAL = int(os.environ.get("LEDGERBRIDGE_PROBE_SENSOR_SECONDS", "5"))
 PENDING = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING]
-ENTITY_TAG = "ledgerbridge/entity"
 
 
 def pending_run_id(context: SensorEvaluationContext, job_name: str) -> str | None:
@@ -54,8 +57,11 @@ def pending_run_id(context: SensorEvaluationContext, job_name: str) -> str | Non
     return runs[0].run_id if runs else None
 
 
-def inbox_sensor(entities: list[str], jobs: list) -> SensorDefinition:
+def inbox_sensor(entities: list[str], jobs: list, *, crm_system: str | None = None,
+                 erp_system: str | None = None) -> SensorDefinition:
+    """crm_system/erp_system (the configured systems' names) enable the CRM-only job, when it is among `jobs`."""
     known = set(entities)
+    job_names = {job.name for job in jobs}
 
     @sensor(
         name="inbox_sensor",
@@ -87,10 +93,15 @@ def inbox_sensor(entities: list[str], jobs: list) -> SensorDefinition:
         requests, covered = [], []
         for entity, events in by_entity.items():
             job = entity_job_name(entity)
-            pending = pending_run_id(context, job)
+            lean = crm_only_job_name(entity)
+            crm_only = lean in job_names and crm_system is not None and all(e.system == crm_system for e in events)
+            pending = pending_run_id(context, job) or (crm_only and pending_run_id(context, lean))
             if pending:
                 covered.append(f"{len(events)} {entity} event(s) covered by waiting run {pending[:8]}")
                 continue
+            # Without an ERP pull cursor the ERP side was never read: only the full job may plan writes.
+            if crm_only and erp_system is not None and read_cursor(context.resources.hub.store, erp_system, entity) is not None:
+                job = lean
             highest = max(e.id for e in events)
             requests.append(RunRequest(
                 run_key=f"inbox-{entity}-{highest}",
@@ -151,7 +162,8 @@ def probe_sensor(system: str, side: str, entity: str, job) -> SensorDefinition:
 
 def build_sensors(config: SyncConfig, entities: list[str], jobs: list) -> list[SensorDefinition]:
     by_name = {job.name: job for job in jobs}
-    sensors = [inbox_sensor(entities, [by_name[entity_job_name(e)] for e in entities])]
+    targets = [by_name[name] for e in entities for name in (entity_job_name(e), crm_only_job_name(e)) if name in by_name]
+    sensors = [inbox_sensor(entities, targets, crm_system=config.crm.system, erp_system=config.erp.system)]
     hooked = hooked_entities(config)
     for side, system in (("crm", config.crm), ("erp", config.erp)):
         for entity in entities:

@@ -270,3 +270,21 @@ def test_an_expectation_that_cannot_run_blocks_the_push(tmp_path, monkeypatch):
 
 def test_expectations_dir_is_in_repo():
     assert EXPECTATIONS_DIR == Path(__file__).resolve().parents[1] / "expectations"
+
+
+@pytest.mark.parametrize("limits", [ECONOMIC, WEBCRM], ids=["economic", "webcrm"])
+def test_the_pandas_fast_path_reports_exactly_what_great_expectations_reports(limits, monkeypatch):
+    """Model-derived null/length/range rules run in pandas for speed; GE must agree with them."""
+    from ledgerbridge.quality import suites
+
+    records = GOOD + [record for record, _, _, _ in BAD]
+    target = "economic" if limits is ECONOMIC else "webcrm"
+    by_path = {}
+    for native in (True, False):
+        monkeypatch.setattr(suites, "USE_NATIVE", native)
+        report = check_records("debtors", [dict(r) for r in records], key="key", target=target, limits=limits)
+        by_path[native] = [(f.key, f.field, f.check, f.reason) for f in report.findings]
+        prepared = suites._validation("debtors", target, limits)
+        assert any(prepared.native) is native  # each path really ran
+    assert by_path[True] == by_path[False]
+    assert by_path[True]  # the corpus does fail

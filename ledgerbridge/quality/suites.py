@@ -14,6 +14,15 @@ label (for counting) and a reason template filled per failing row by the gate.
 
 GE is imported lazily (it takes seconds) and one ephemeral context is built per process; suites
 and validation definitions are cached per (entity, target, limits).
+
+Speed: GE costs about 20 ms per expectation and run, whatever the batch size, which made the gate
+the slowest step of a small webhook-triggered run. The three shapes layer 1 derives (not null;
+value lengths with bounds on a text field; values between with bounds on a number field) are
+therefore evaluated in pandas with GE's semantics (nulls are not checked for lengths and ranges,
+bounds inclusive, rows ascending); everything else, including any expectation with further
+kwargs such as `mostly`, goes to GE. Failures come back in GE's result order (grouped by column,
+in order of first appearance) either way. LEDGERBRIDGE_GE_ONLY=1 sends every expectation to GE,
+to compare the two paths.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ __all__ = [
     "extra_expectations",
     "suite_expectations",
     "run_suite",
+    "warm",
 ]
 
 EXPECTATIONS_DIR = Path(os.environ.get("LEDGERBRIDGE_EXPECTATIONS_DIR", Path(__file__).resolve().parents[2] / "expectations"))
@@ -173,6 +183,53 @@ class Failure:
     reason_template: str
 
 
+# type -> (kwargs allowed besides "column", the field kinds whose frame column it is exact for)
+NATIVE_SHAPES: dict[str, tuple[frozenset[str], frozenset[Kind] | None]] = {
+    "expect_column_values_to_not_be_null": (frozenset(), None),  # any kind: isna() is GE's null test
+    "expect_column_value_lengths_to_be_between": (frozenset({"min_value", "max_value"}), frozenset({Kind.TEXT, Kind.REFERENCE})),
+    "expect_column_values_to_be_between": (frozenset({"min_value", "max_value"}), frozenset({Kind.INTEGER, Kind.DECIMAL})),
+}
+USE_NATIVE = os.environ.get("LEDGERBRIDGE_GE_ONLY", "") != "1"  # 1: every expectation through GE (for comparisons)
+
+
+def _native_shape(entity_name: str, exp: dict) -> bool:
+    """True when `exp` is one of the shapes evaluated without GE for this entity's frame."""
+    shape = NATIVE_SHAPES.get(exp["type"])
+    kwargs = exp["kwargs"]
+    if not USE_NATIVE or shape is None or not isinstance(kwargs.get("column"), str):
+        return False
+    extra, kinds = shape
+    if not set(kwargs) - {"column"} <= extra:
+        return False
+    if exp["type"] != "expect_column_values_to_not_be_null":
+        bounds = [kwargs.get("min_value"), kwargs.get("max_value")]
+        if all(b is None for b in bounds) or not all(b is None or _plain_number(b) for b in bounds):
+            return False  # GE refuses missing bounds; evaluation parameters and the like stay with GE
+    if kinds is None:
+        return True
+    field = entity(entity_name).field_by_name.get(kwargs["column"])
+    kind = field.kind if field is not None else Kind.TEXT  # build_frame: unknown columns are text
+    return kind in kinds
+
+
+def _plain_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _native_rows(exp: dict, frame) -> list[int]:
+    """The rows failing `exp` (a native shape), ascending, as GE's unexpected_index_list."""
+    kwargs = exp["kwargs"]
+    column = frame[kwargs["column"]]
+    if exp["type"] == "expect_column_values_to_not_be_null":
+        return [int(i) for i in column.index[column.isna()]]
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    values = column[column.notna()]
+    if exp["type"] == "expect_column_value_lengths_to_be_between":
+        values = values.map(len)  # text frame columns hold str or None only (build_frame)
+    bad = values.map(lambda v: (low is not None and v < low) or (high is not None and v > high)).astype(bool)
+    return [int(i) for i in values.index[bad]]
+
+
 _lock = threading.Lock()  # one GE context per process; it is not meant for concurrent use
 _context = None
 _validations: dict[tuple, Any] = {}
@@ -191,27 +248,55 @@ def _get_context():
     return _context
 
 
-def _validation(entity_name: str, target: str, limits: FieldLimits | None) -> tuple[Any, list[str]]:
-    """(ValidationDefinition or None when there is nothing to check, frame columns), cached.
+@dataclass(frozen=True)
+class _Prepared:
+    expectations: list[dict]  # the whole suite, in order
+    native: list[bool]  # per expectation: evaluated in pandas (True) or by GE
+    validation: Any  # GE ValidationDefinition of the others, None when there are none
+    columns: list[str]  # frame columns
+    ge_positions: dict[str, int]  # GE's expectation id -> position in the suite
+    order: list[int]  # positions in GE's result order: grouped by column, by first appearance
+
+
+def _ge_order(expectations: list[dict]) -> list[int]:
+    """The order GE reports results in (Validator.process_expectations_for_validation groups the
+    expectations by their "column" kwarg, in order of first appearance; the rest form one group)."""
+    groups: dict[str, list[int]] = {}
+    for position, exp in enumerate(expectations):
+        column = exp["kwargs"].get("column")
+        groups.setdefault(column if isinstance(column, str) else "\0no column", []).append(position)
+    return [position for group in groups.values() for position in group]
+
+
+def _validation(entity_name: str, target: str, limits: FieldLimits | None) -> _Prepared | None:
+    """The prepared suite (None when there is nothing to check), cached.
 
     The JSON extras are read when a suite is first built; edits need a new process.
     """
     limits = limits or FieldLimits()
-    cache_key = (entity_name, target, tuple(sorted(limits.max_lengths.items())), tuple(sorted(limits.required)))
+    cache_key = (entity_name, target, tuple(sorted(limits.max_lengths.items())), tuple(sorted(limits.required)),
+                 USE_NATIVE)
     if cache_key not in _validations:
         expectations = suite_expectations(entity_name, target, limits)
         if not expectations:
-            _validations[cache_key] = (None, [])
-            return _validations[cache_key]
-        import great_expectations as gx
+            _validations[cache_key] = None
+            return None
+        native = [_native_shape(entity_name, exp) for exp in expectations]
+        others = [exp for exp, n in zip(expectations, native) if not n]
+        validation, ge_positions = None, {}
+        if others:
+            import great_expectations as gx
 
-        context = _get_context()
-        name = f"{entity_name}.{target}.{len(_validations)}"
-        batch = (context.data_sources.add_pandas(name).add_dataframe_asset(entity_name)
-                 .add_batch_definition_whole_dataframe("whole frame"))
-        suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
-        validation = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
-        _validations[cache_key] = (validation, expectation_columns(expectations))
+            context = _get_context()
+            name = f"{entity_name}.{target}.{len(_validations)}"
+            batch = (context.data_sources.add_pandas(name).add_dataframe_asset(entity_name)
+                     .add_batch_definition_whole_dataframe("whole frame"))
+            suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=others))
+            validation = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+            positions = [i for i, n in enumerate(native) if not n]
+            ge_positions = {str(exp.id): position for exp, position in zip(suite.expectations, positions)}
+        _validations[cache_key] = _Prepared(expectations, native, validation, expectation_columns(expectations),
+                                            ge_positions, _ge_order(expectations))
     return _validations[cache_key]
 
 
@@ -221,17 +306,27 @@ def run_suite(entity_name: str, records: list[dict], target: str,
     if not records:
         return [], []
     with _lock:
-        validation, columns = _validation(entity_name, target, limits)
-    if validation is None:
+        prepared = _validation(entity_name, target, limits)
+    if prepared is None:
         return [], []
-    frame = build_frame(entity_name, records, columns)
-    with _lock:
-        result = validation.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
-        _forget_results()
-    failures: list[Failure] = []
+    frame = build_frame(entity_name, records, prepared.columns)
+    ge_results: list[Any] = []
+    if prepared.validation is not None:
+        with _lock:
+            result = prepared.validation.run(batch_parameters={"dataframe": frame},
+                                             result_format={"result_format": "COMPLETE"})
+            _forget_results()
+        ge_results = list(result.results)
     errors: list[str] = []
-    for res in result.results:
+    by_position: dict[int, list[Failure]] = {}
+    for position, (exp, native) in enumerate(zip(prepared.expectations, prepared.native)):
+        if native and (rows := _native_rows(exp, frame)):
+            lb = exp["meta"].get("ledgerbridge", {})
+            by_position[position] = [Failure(row, exp["kwargs"]["column"], exp["type"], lb.get("rule", exp["type"]),
+                                             lb.get("reason", "")) for row in rows]
+    for res in ge_results:  # errors in GE's order, as GE reports them
         config = res.expectation_config
+        position = prepared.ge_positions[str(config.id)]
         kwargs = config.kwargs
         column = kwargs.get("column") or kwargs.get("column_A") or "the batch"
         lb = (config.meta or {}).get("ledgerbridge", {})
@@ -243,9 +338,17 @@ def run_suite(entity_name: str, records: list[dict], target: str,
         rows = res.result.get("unexpected_index_list") or []
         if not rows:  # failed without naming rows (a batch-level expectation): fail closed
             errors.append(f"{config.type} on {column} failed without naming records")
-        for row in rows:
-            failures.append(Failure(int(row), column, config.type, lb.get("rule", config.type), lb.get("reason", "")))
+        by_position[position] = [Failure(int(row), column, config.type, lb.get("rule", config.type), lb.get("reason", ""))
+                                 for row in rows]
+    failures = [f for position in prepared.order for f in by_position.get(position, ())]
     return failures, errors
+
+
+def warm(entity_name: str, target: str, limits: FieldLimits | None = None) -> None:
+    """Load GE, build the suite run_suite will use for (entity, target, limits) and evaluate it once
+    on one empty record (result discarded). For long-lived processes that execute runs: the first
+    evaluation in a process costs seconds (imports), the next ones a fraction of a second."""
+    run_suite(entity_name, [{}], target, limits)
 
 
 def _raised(info: Any) -> str | None:

@@ -17,7 +17,7 @@ from ledgerbridge.config import SyncConfig, SystemConfig
 SECRET_NAME = {"webcrm": "webhook_token", "economic": "webhook_secret"}
 # model entity -> the system's hook resource / event kind
 HOOK_RESOURCES = {
-    "webcrm": {"debtors": "Organisations", "contacts": "Persons", "items": "Products"},
+    "webcrm": {"debtors": "Organisations", "contacts": "Persons", "items": "Products", "invoices": "Deliveries"},
     "economic": {"debtors": "customer", "items": "product"},
 }
 ECONOMIC_KINDS = {kind: entity for entity, kind in HOOK_RESOURCES["economic"].items()}
