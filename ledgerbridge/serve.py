@@ -23,19 +23,17 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import requests
-import uvicorn
 import yaml
 
 from ledgerbridge.config import SyncConfig, load_config
+from ledgerbridge.loopback import ThreadedServer
 from ledgerbridge.store import HubStore
 
 log = logging.getLogger("ledgerbridge.serve")
@@ -92,7 +90,7 @@ def prepare_dagster_home(home: Path, *, in_process_runs: bool = False) -> Path:
 # -- the receiver -------------------------------------------------------------------------------
 
 class Receiver:
-    """The webhook receiver served by uvicorn in a background thread."""
+    """The webhook receiver, served in a background thread, with its hub store."""
 
     def __init__(self, config: SyncConfig, host: str, port: int, hub_default: str):
         from ledgerbridge.webhooks.receiver import create_app, settings_from_config
@@ -100,31 +98,19 @@ class Receiver:
         self.store = HubStore(config.hub.resolved_url(hub_default))
         self.store.create_all()
         self.settings = settings_from_config(config)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        self.host, self.port = host, sock.getsockname()[1]
-        # access_log off: webCRM's token is part of the URL and must not end up in a log file.
-        self.server = uvicorn.Server(uvicorn.Config(create_app(self.store, self.settings), log_level="warning",
-                                                    access_log=False, lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="webhooks", daemon=True)
+        self.http = ThreadedServer(create_app(self.store, self.settings), host=host, port=port, name="the webhook receiver")
+        self.host, self.port = self.http.host, self.http.port
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.http.url
 
     def start(self) -> "Receiver":
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError(f"the webhook receiver did not start on {self.url}")
-            time.sleep(0.02)
+        self.http.start()
         return self
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.http.stop()
         self.store.dispose()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from conftest import make_config
 from sync_helpers import engine_for
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 import yaml
-from dagster import DagsterInstance, DagsterRunStatus, SkipReason, build_sensor_context
+from dagster import DagsterInstance, DagsterRunStatus, build_sensor_context
 from dagster._core.test_utils import create_run_for_test
 
 from ledgerbridge.store import T

@@ -211,7 +211,7 @@ def open_ui(workdir: Path, config_path: Path) -> int:
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "LEDGERBRIDGE_CONFIG": str(config_path.resolve())}
     project_root = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(project_root / "workspace.yaml")]
-    print(f"\nDagster UI: http://127.0.0.1:3000  (Ctrl-C stops it and the emulators)")
+    print("\nDagster UI: http://127.0.0.1:3000  (Ctrl-C stops it and the emulators)")
     process = subprocess.Popen(command, env=env, cwd=project_root)
     try:
         return process.wait()

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
-import time
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ledgerbridge.loopback import ThreadedServer
 
 
 def utcnow() -> datetime:
@@ -128,8 +127,7 @@ class Emulator:
         self.faults: deque[Fault] = deque()
         self._fault_lock = threading.Lock()
         self.request_log: list[tuple[str, str]] = []  # (method, path), for API-call counting
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
 
     # -- subclasses -------------------------------------------------------------------------
     def routes(self) -> list:
@@ -150,27 +148,14 @@ class Emulator:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name=f"{self.system}-emulator", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"{self.system} emulator did not start on {self.base_url}")
-            time.sleep(0.01)
+        self._server = ThreadedServer(self.app(), host=self.host, port=self.port, name=f"{self.system} emulator")
+        self.port = self._server.port
+        self._server.start()
         return self.base_url
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+            self._server.stop()
             self._server = None
         self.tables.save()
 

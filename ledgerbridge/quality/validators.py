@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import gettext
 import re
-import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Callable

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from ledgerbridge.config import SyncConfig, SystemConfig
+from ledgerbridge.config import SyncConfig
 from ledgerbridge.sync.engine import enabled_entities
 from ledgerbridge.systems import build_connector
 from ledgerbridge.webhooks.systems import HOOK_RESOURCES, webhook_secret
