@@ -9,6 +9,8 @@
 """
 
 
+from contextlib import closing
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -65,16 +67,12 @@ def pull_asset(entity: Entity, side: str) -> AssetsDefinition:
     )
     def _pull(context: AssetExecutionContext, config: PullConfig) -> MaterializeResult:
         store = context.resources.hub.store
-        connector = getattr(context.resources, side).connector()
-        try:
+        with closing(getattr(context.resources, side).connector()) as connector:
             result = pull(store, connector, side, entity.name, full=config.full)
-        finally:
-            connector.close()
         return MaterializeResult(
             metadata=table_metadata(
                 store, table, entity, "staging",
                 pulled=result.pulled, chunks=result.chunks, cursor=result.cursor or "",
-                api_calls=getattr(getattr(connector, "http", None), "calls", 0),
                 unconvertible=len(result.unconvertible),
             )
         )
@@ -136,11 +134,8 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
     def _plan(context: AssetExecutionContext) -> MaterializeResult:
         store = context.resources.hub.store
         sync_config: SyncConfig = context.resources.sync_config.config
-        connector = getattr(context.resources, side).connector()
-        try:
+        with closing(getattr(context.resources, side).connector()) as connector:
             limits = connector.limits(entity.name)
-        finally:
-            connector.close()
         plan = plan_push(store, sync_config, entity.name, side)
         gate = apply_gate(
             store, plan, limits, threshold=sync_config.quality.block_threshold,
@@ -197,11 +192,8 @@ def push_asset(entity: Entity, side: str) -> AssetsDefinition:
         store = context.resources.hub.store
         if config.dry_run:
             return MaterializeResult(metadata={"dry_run": True, "created": 0, "updated": 0})
-        connector = getattr(context.resources, side).connector()
-        try:
+        with closing(getattr(context.resources, side).connector()) as connector:
             result = push(store, connector, side, entity.name, run_id=context.run_id)
-        finally:
-            connector.close()
         # The target's staging table holds what the system stored after each confirmed write.
         return MaterializeResult(
             metadata=table_metadata(

@@ -112,7 +112,7 @@ def build_metadata() -> sa.MetaData:
         sa.Column("operation", sa.String(10), nullable=False),  # create | update
         sa.Column("payload", sa.Text, nullable=False),
         sa.Column("payload_hash", sa.String(64), nullable=False),
-        sa.Column("status", sa.String(10), nullable=False),  # pending | sent | confirmed | failed
+        sa.Column("status", sa.String(10), nullable=False),  # planned | pending | confirmed | failed
         sa.Column("attempts", sa.Integer, nullable=False, default=0),
         sa.Column("last_error", sa.Text),
         sa.Column("remote_id", sa.Text),

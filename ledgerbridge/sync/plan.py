@@ -190,32 +190,20 @@ def _under_review(conn: sa.Connection, entity_name: str, config: SyncConfig, sid
     """Hub records on either end of an undecided fuzzy match or of an open duplicate report:
     creating them elsewhere would copy a possible duplicate."""
     candidates, duplicates, id_map = T["match_candidates"], T["duplicate_candidates"], T["id_map"]
+    open_suggestion = sa.and_(candidates.c.entity == entity_name, candidates.c.status == "suggested")
+    open_duplicate = sa.and_(duplicates.c.entity == entity_name, duplicates.c.status == "open")
+    ends = (  # (table, remote id column, which rows, the system that remote id belongs to)
+        (candidates, candidates.c.crm_remote_id, open_suggestion, sa.literal(config.crm.system)),
+        (candidates, candidates.c.erp_remote_id, open_suggestion, sa.literal(config.erp.system)),
+        (duplicates, duplicates.c.remote_id_a, open_duplicate, duplicates.c.system),
+        (duplicates, duplicates.c.remote_id_b, open_duplicate, duplicates.c.system),
+    )
     hub_ids: set[str] = set()
-    for column in (duplicates.c.remote_id_a, duplicates.c.remote_id_b):
+    for table, remote_id, which, system in ends:
         query = (
             sa.select(id_map.c.hub_id)
-            .select_from(duplicates.join(id_map, id_map.c.remote_id == column))
-            .where(
-                duplicates.c.entity == entity_name,
-                duplicates.c.status == "open",
-                id_map.c.entity == entity_name,
-                id_map.c.system == duplicates.c.system,
-            )
-        )
-        hub_ids.update(conn.execute(query).scalars())
-    for column, system in (
-        (candidates.c.crm_remote_id, config.crm.system),
-        (candidates.c.erp_remote_id, config.erp.system),
-    ):
-        query = (
-            sa.select(id_map.c.hub_id)
-            .select_from(candidates.join(id_map, id_map.c.remote_id == column))
-            .where(
-                candidates.c.entity == entity_name,
-                candidates.c.status == "suggested",
-                id_map.c.entity == entity_name,
-                id_map.c.system == system,
-            )
+            .select_from(table.join(id_map, id_map.c.remote_id == remote_id))
+            .where(which, id_map.c.entity == entity_name, id_map.c.system == system)
         )
         hub_ids.update(conn.execute(query).scalars())
     return hub_ids
