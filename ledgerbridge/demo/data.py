@@ -149,7 +149,7 @@ def _broken(values: dict[str, Any], i: int) -> tuple[dict[str, Any], str]:
         values["country"] = "Scandinavia"
         return values, "a country that is no country"
     if problem == 2:
-        values["vat_number"] = "DE12345"
+        values["vat_number"] = f"DE{10000 + i}"  # distinct, so they are no duplicates of each other
         return values, "a German VAT number that is too short"
     if problem == 3:
         values["name"] = "   "
