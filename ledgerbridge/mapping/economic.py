@@ -32,10 +32,10 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-import pycountry
 
 from ledgerbridge.connectors.base import FieldLimits, RemoteRecord
 from ledgerbridge.mapping.address import join_street, split_street
+from ledgerbridge.mapping.countries import country_code, country_name
 
 DEFAULT_VAT_ZONE = 1  # "Domestic": e-conomic requires a vat zone on create, the model has none
 DEFAULT_LAYOUT = 1  # required on draft invoices, not in the model
@@ -71,33 +71,17 @@ def _date_in(value: Any) -> date | None:
     return date.fromisoformat(value[:10]) if value else None
 
 
-# pycountry's lookup scans its country list on every call (12.5% of mapping a debtor); a country
-# name always maps to the same code, so answers are cached (bounded: the text is free-form).
-@lru_cache(maxsize=4096)
-def _country_name(alpha_2: str) -> str | None:
-    found = pycountry.countries.get(alpha_2=alpha_2)
-    return found.name if found else None
-
-
-@lru_cache(maxsize=4096)
-def _country_code(name: str) -> str | None:
-    try:
-        return pycountry.countries.lookup(name).alpha_2
-    except LookupError:
-        return None
-
-
 def country_to_remote(code: Any) -> Any:
     if not isinstance(code, str):
         return code
-    found = _country_name(code.strip().upper()) if len(code.strip()) == 2 else None
+    found = country_name(code.strip().upper()) if len(code.strip()) == 2 else None
     return found if found else code
 
 
 def country_from_remote(name: Any) -> Any:
     if not isinstance(name, str) or not name.strip():
         return name or None
-    return _country_code(name.strip()) or name  # unknown: keep it, the quality gate names it
+    return country_code(name.strip()) or name  # unknown: keep it, the quality gate names it
 
 
 @dataclass(frozen=True)

@@ -62,13 +62,14 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any, Callable
 
 import pycountry
 
 from ledgerbridge.connectors.base import FieldLimits, RemoteRecord
 from ledgerbridge.mapping.address import join_street, split_street
+from ledgerbridge.mapping.countries import country_code, country_name
 
 # -- the remote schema ---------------------------------------------------------------------
 # Compact notation: Name:code, where code is s[maxLen] string, i int32, n double, b boolean,
@@ -337,24 +338,8 @@ def country_to_remote(value: Any) -> str:
     """ISO alpha-2 -> the English short name webCRM users see; anything else is passed on as it is."""
     if value is None:
         return ""
-    name = _country_name(str(value).upper()) if len(str(value)) == 2 else None
+    name = country_name(str(value).upper()) if len(str(value)) == 2 else None
     return name if name else str(value)
-
-
-# pycountry scans its country list per lookup; a code or name always gives the same answer, so the
-# answers are cached (bounded: names are free text).
-@lru_cache(maxsize=4096)
-def _country_name(alpha_2: str) -> str | None:
-    country = pycountry.countries.get(alpha_2=alpha_2)
-    return country.name if country else None
-
-
-@lru_cache(maxsize=4096)
-def _looked_up_code(key: str) -> str | None:
-    try:
-        return pycountry.countries.lookup(key).alpha_2
-    except LookupError:
-        return None
 
 
 def country_from_remote(value: Any) -> str | None:
@@ -365,7 +350,7 @@ def country_from_remote(value: Any) -> str | None:
     key = " ".join(text.split()).lower()
     if key in _country_names():
         return _country_names()[key]
-    return _looked_up_code(key) or text
+    return country_code(key) or text
 
 
 def split_person_name(name: str | None) -> tuple[str, str]:
