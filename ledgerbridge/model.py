@@ -115,6 +115,14 @@ class Entity:
 
 MONEY = dict(kind=Kind.DECIMAL, owner=Owner.ERP)
 
+# Each side's own id as the other side keeps it (PowerOffice's contact id in a TribeCRM relation,
+# TribeCRM's relation id in PowerOffice's ExternalImportReference): the first, exact match keys.
+# A system that keeps no such id does not map them, and the keys are skipped for it.
+CROSS_SYSTEM_IDS = (
+    Field("erp_id", description="The ERP's own id of the record, as the CRM keeps it", max_length=50, owner=Owner.ERP),
+    Field("crm_id", description="The CRM's own id of the record, as the ERP keeps it", max_length=50, owner=Owner.CRM),
+)
+
 DEBTORS = Entity(
     name="debtors",
     description="Customers (role=debtor) and suppliers (role=creditor): the companies both systems know.",
@@ -136,8 +144,34 @@ DEBTORS = Entity(
         Field("role", description="debtor or creditor", max_length=10),
         Field("crm_type", description="The CRM's organisation type (e.g. Customer, Prospect)", max_length=50),
         Field("barred", kind=Kind.BOOLEAN, owner=Owner.ERP),
+        *CROSS_SYSTEM_IDS,
     ),
-    match_keys=(("number",), ("vat_number",)),
+    match_keys=(("erp_id",), ("crm_id",), ("number",), ("vat_number",)),
+    number_field="number",
+)
+
+CREDITORS = Entity(
+    name="creditors",
+    description="Suppliers: the companies we buy from, with the ERP's own supplier number series.",
+    fields=(
+        Field("number", description="The ERP's supplier number", max_length=20, owner=Owner.ERP),
+        Field("name", description="Company name", max_length=255, required=True),
+        Field("street", description="Street name, without the house number", max_length=255),
+        Field("house_number", description="House number, with letter/floor", max_length=30),
+        Field("postcode", max_length=30),
+        Field("city", max_length=100),
+        Field("country", description="ISO 3166-1 alpha-2", max_length=2, format=Format.COUNTRY),
+        Field("vat_number", description="VAT / company registration number", max_length=40, format=Format.VAT),
+        Field("email", max_length=255, format=Format.EMAIL),
+        Field("phone", max_length=50, format=Format.PHONE),
+        Field("website", max_length=255, format=Format.URL),
+        Field("currency", description="ISO 4217", max_length=3, format=Format.CURRENCY, owner=Owner.ERP),
+        Field("payment_terms", description="The ERP's payment terms id", max_length=20, owner=Owner.ERP),
+        Field("supplier_group", description="The ERP's supplier group number", max_length=20, owner=Owner.ERP),
+        Field("barred", kind=Kind.BOOLEAN, owner=Owner.ERP),
+        *CROSS_SYSTEM_IDS,
+    ),
+    match_keys=(("erp_id",), ("crm_id",), ("number",), ("vat_number",)),
     number_field="number",
 )
 
@@ -225,7 +259,7 @@ PAYMENTS = Entity(
 )
 
 ENTITIES: dict[str, Entity] = {
-    e.name: e for e in (DEBTORS, CONTACTS, ITEMS, INVOICES, INVOICE_LINES, PAYMENTS)
+    e.name: e for e in (DEBTORS, CREDITORS, CONTACTS, ITEMS, INVOICES, INVOICE_LINES, PAYMENTS)
 }
 
 
