@@ -1,0 +1,1 @@
+"""Uniconta (ERP): its contract, emulator, mapping, connector, webhooks and change probe."""
