@@ -51,9 +51,17 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="Dagster UI + daemon + webhook receiver (near-real-time sync)")
     webhooks = commands.add_parser("webhooks", help="run the webhook receiver only")
+    console = commands.add_parser(
+        "console", help="serve the review console alone (matches, duplicates, held-back records, conflicts)",
+        description="Serve the review console in the browser, over the configured hub. It needs a token in "
+                    "LEDGERBRIDGE_CONSOLE_TOKEN (at least 16 characters).",
+        epilog="example: LEDGERBRIDGE_CONSOLE_TOKEN=... ledgerbridge console --config config.yaml --console-port 8790",
+    )
+    console.add_argument("--config", default=DEFAULT_CONFIG)
     from ledgerbridge import serve as serving
 
     serving.add_arguments(serve, webhooks, DEFAULT_WORKDIR)
+    serving.add_console_arguments(console)
 
     args = parser.parse_args(argv)
     try:
@@ -61,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             return serving.run_serve(args)
         if args.command == "webhooks":
             return serving.run_webhooks(args)
+        if args.command == "console":
+            return serving.run_console(args)
         if args.command == "demo":
             from ledgerbridge.demo.run import run_demo
 

@@ -1,7 +1,8 @@
 """`ledgerbridge serve` and `ledgerbridge webhooks`: the near-real-time set-up on one machine.
 
-serve runs, together and until Ctrl-C:
+serve runs, together and until Ctrl-C or SIGTERM (both stop every child):
 - the webhook receiver (uvicorn, in this process) on --hooks-port,
+- the review console (ledgerbridge.console, in this process) on --console-port, when its token is set,
 - the Dagster webserver (UI) and the Dagster daemon (sensors, schedules, run queue) as child
   processes, over a persistent DAGSTER_HOME (<workdir>/dagster_home, SQLite storage),
 - without --config: the embedded default, i.e. the demo's emulated webCRM and e-conomic (seeded on
@@ -114,6 +115,21 @@ class Receiver:
         self.store.dispose()
 
 
+# -- the review console ------------------------------------------------------------------------
+
+def console_server(config: SyncConfig, hub_default: str, host: str, port: int) -> tuple[ThreadedServer, HubStore]:
+    """The review console over the configured hub; raises ConsoleTokenMissing naming the variable."""
+    from ledgerbridge.console import console_token, create_app
+
+    token = console_token()
+    store = HubStore(config.hub.resolved_url(hub_default))
+    store.create_all()
+    systems = {"crm": config.crm.system, "erp": config.erp.system}
+    # Secure cookies only when the console is reached over HTTPS (a proxy in front of it).
+    app = create_app(store, systems, token, secure_cookie=os.environ.get("LEDGERBRIDGE_CONSOLE_HTTPS") == "1")
+    return ThreadedServer(app, host=host, port=port, name="the review console"), store
+
+
 # -- dagster processes ----------------------------------------------------------------------------
 
 def daemon_command(sensor_loop_seconds: float | None, *, dequeue_seconds: float | None = None,
@@ -186,7 +202,14 @@ def register(config: SyncConfig, public_url: str) -> None:
 
 # -- commands ---------------------------------------------------------------------------------------
 
+def add_console_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--console-host", default="127.0.0.1", help="where the review console listens")
+    parser.add_argument("--console-port", type=int, default=8790, help="the review console's port")
+
+
 def add_arguments(serve: argparse.ArgumentParser, webhooks: argparse.ArgumentParser, default_workdir: Path) -> None:
+    add_console_arguments(serve)
+    serve.add_argument("--no-console", action="store_true", help="do not serve the review console")
     for p in (serve, webhooks):
         p.add_argument("--hooks-host", default="127.0.0.1", help="where the webhook receiver listens")
         p.add_argument("--hooks-port", type=int, default=8788)
@@ -217,8 +240,9 @@ def run_webhooks(args: argparse.Namespace) -> int:
     if not args.no_register:
         register(config, args.public_url or receiver.url)
     try:
-        while receiver.thread.is_alive():
-            receiver.thread.join(timeout=1)
+        with terminate_as_interrupt():
+            while receiver.http.thread.is_alive():
+                receiver.http.thread.join(timeout=1)
     except KeyboardInterrupt:
         pass
     finally:
@@ -226,7 +250,75 @@ def run_webhooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def start_console(config: SyncConfig, config_path: Path, host: str, port: int) -> ThreadedServer | None:
+    """The console for serve: off, with a sentence saying how to switch it on, when no token is set."""
+    from ledgerbridge.console.auth import ConsoleTokenMissing
+
+    try:
+        server, store = console_server(config, _hub_default(config_path), host, port)
+    except ConsoleTokenMissing as exc:
+        print(f"review console off: {exc}")
+        return None
+    server.start()
+    server.store = store
+    print(f"review console: {server.url}  (log in with the token from its environment variable)")
+    return server
+
+
+def stop_console(server: ThreadedServer) -> None:
+    server.stop()
+    server.store.dispose()
+
+
+def run_console(args: argparse.Namespace) -> int:
+    """`ledgerbridge console`: the review console alone, until Ctrl-C or SIGTERM."""
+    from ledgerbridge.console.auth import ConsoleTokenMissing
+
+    config_path = Path(args.config)
+    config = load_config(config_path)
+    try:
+        server, store = console_server(config, _hub_default(config_path), args.console_host, args.console_port)
+    except ConsoleTokenMissing as exc:
+        print(f"ledgerbridge console: {exc}", file=sys.stderr)
+        return 2
+    server.start()
+    print(f"review console: {server.url}  (Ctrl-C stops it)")
+    try:
+        with terminate_as_interrupt():
+            while server.thread.is_alive():
+                server.thread.join(timeout=1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        store.dispose()
+    return 0
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (what systemd and containers send) stops like Ctrl-C, so every child is stopped too."""
+    def interrupt(signum, frame):  # noqa: ANN001
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_serve(args: argparse.Namespace) -> int:
+    """Until Ctrl-C or SIGTERM; either way the receiver, console, daemon and webserver all stop."""
+    try:
+        with terminate_as_interrupt():
+            return _serve(args)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     home = prepare_dagster_home(workdir / "dagster_home", in_process_runs=args.in_process_runs)
@@ -241,6 +333,8 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"webhook receiver: {receiver.url}  (systems: {', '.join(sorted(receiver.settings.secrets)) or 'none'})")
         if not args.no_register:
             register(config, args.public_url or receiver.url)
+        if not args.no_console and (console := start_console(config, config_path, args.console_host, args.console_port)):
+            stack.callback(stop_console, console)
         env = {**os.environ, "DAGSTER_HOME": str(home), "LEDGERBRIDGE_CONFIG": str(config_path.resolve())}
         processes = start_dagster(env, ui_host=args.ui_host, ui_port=None if args.no_ui else args.ui_port,
                                   sensor_loop_seconds=args.sensor_loop_seconds, dequeue_seconds=args.dequeue_seconds,
@@ -249,13 +343,10 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"DAGSTER_HOME: {home}")
         if not args.no_ui:
             print(f"Dagster UI: http://{args.ui_host}:{args.ui_port}   (Ctrl-C stops everything)")
-        try:
-            while all(p.poll() is None for p in processes):
-                time.sleep(0.5)
-            print("ledgerbridge serve: a Dagster process ended; stopping", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            return 0
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        print("ledgerbridge serve: a Dagster process ended; stopping", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Decisions on fuzzy match suggestions.
+"""Decisions on fuzzy match suggestions and duplicate reports, and the reads that show a person
+what needs a decision (the CLI's `matches`/`quarantine` and the review console use the same ones).
 
 Accepting a suggestion merges the two hub records the pair had become (the CRM's record keeps
 its hub id; the ERP record's link moves to it), and forgets what was last seen of both, so the
@@ -8,9 +9,16 @@ other side as the separate companies they are.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 import sqlalchemy as sa
 
-from ledgerbridge.store import T, hub, utcnow
+from ledgerbridge.model import entity as model_entity
+from ledgerbridge.store import T, hub, staging, utcnow
+from ledgerbridge.sync.plan import record_label
 
 
 def decide(conn: sa.Connection, ids: list[int], *, accept: bool, systems: dict[str, str]) -> list[int]:
@@ -65,3 +73,202 @@ def dismiss_duplicates(conn: sa.Connection, ids: list[int]) -> list[int]:
         duplicates.update().where(duplicates.c.id.in_(found)).values(status="dismissed", decided_at=utcnow())
     )
     return found
+
+
+# -- what needs a person, read for the CLI (`matches list`) and the review console ------------------
+
+@dataclass(frozen=True)
+class FieldPair:
+    name: str
+    left: Any
+    right: Any
+
+    @property
+    def same(self) -> bool:
+        return _text(self.left) == _text(self.right)
+
+    @property
+    def state(self) -> str:
+        """same | differs | one_side (only one record has a value)."""
+        if self.same:
+            return "same"
+        return "differs" if _text(self.left) and _text(self.right) else "one_side"
+
+
+@dataclass(frozen=True)
+class RecordPair:
+    """Two records that may be one: a suggested match (CRM left, ERP right) or a likely duplicate
+    within one system (both sides in that system)."""
+
+    id: int
+    kind: str  # "match" | "duplicate"
+    entity: str
+    score: float
+    reasons: list[str]
+    left_system: str
+    right_system: str
+    left_id: str
+    right_id: str
+    left_label: str
+    right_label: str
+    fields: list[FieldPair]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "kind": self.kind, "entity": self.entity, "score": self.score, "reasons": self.reasons,
+            "left": {"system": self.left_system, "remote_id": self.left_id, "label": self.left_label},
+            "right": {"system": self.right_system, "remote_id": self.right_id, "label": self.right_label},
+            "fields": [{"name": f.name, "left": f.left, "right": f.right, "same": f.same} for f in self.fields],
+        }
+
+
+@dataclass(frozen=True)
+class HeldRecord:
+    hub_id: str
+    label: str
+    value: str | None
+    reason: str
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
+class HeldGroup:
+    """Records held back from one system by one check on one field."""
+
+    entity: str
+    target: str
+    source: str
+    field: str
+    check: str
+    records: list[HeldRecord]
+
+    @property
+    def next_step(self) -> str:
+        return (f"Fix {self.field} of these records in {self.source}; the next sync checks them again "
+                f"and sends them to {self.target}.")
+
+
+@dataclass(frozen=True)
+class Conflict:
+    id: int
+    entity: str
+    hub_id: str
+    label: str
+    field: str
+    crm_value: str | None
+    erp_value: str | None
+    winner_system: str
+    detected_at: datetime
+
+
+def explain_evidence(evidence: str | dict | None) -> list[str]:
+    """Why two records were paired, in words: the evidence stored by the matching, one line per clue."""
+    data = json.loads(evidence) if isinstance(evidence, str) else (evidence or {})
+    reasons = [f"same {name}: {value}" for name, value in (data.get("same") or {}).items()]
+    if data.get("name_score") is not None:
+        reasons.append(f"names {data['name_score']:.0f}% alike")
+    if data.get("address_score") is not None:
+        reasons.append(f"streets {data['address_score']:.0f}% alike")
+    if data.get("block"):
+        reasons.append(f"same postcode/country ({data['block']})")
+    forms = [f for f in data.get("legal_forms") or [] if f]
+    if data.get("legal_form_penalty"):
+        reasons.append(f"legal forms differ ({' vs '.join(forms)}): score lowered by {data['legal_form_penalty']:.0f}")
+    return reasons
+
+
+def open_suggestions(conn: sa.Connection, systems: dict[str, str]) -> list[RecordPair]:
+    """Fuzzy match suggestions awaiting a decision, best first, with both records as last pulled."""
+    candidates = T["match_candidates"]
+    rows = conn.execute(
+        sa.select(candidates).where(candidates.c.status == "suggested").order_by(candidates.c.score.desc(), candidates.c.id)
+    ).mappings().all()
+    records = _staged(conn, {(r["entity"], "crm", r["crm_remote_id"]) for r in rows}
+                      | {(r["entity"], "erp", r["erp_remote_id"]) for r in rows})
+    return [
+        _pair(r["id"], "match", r["entity"], r["score"], r["evidence"],
+              (systems["crm"], r["crm_remote_id"], records.get((r["entity"], "crm", r["crm_remote_id"]))),
+              (systems["erp"], r["erp_remote_id"], records.get((r["entity"], "erp", r["erp_remote_id"]))))
+        for r in rows
+    ]
+
+
+def open_duplicates(conn: sa.Connection, systems: dict[str, str]) -> list[RecordPair]:
+    """Likely duplicates within one system that are not dismissed yet, best first."""
+    duplicates = T["duplicate_candidates"]
+    side_of = {system: side for side, system in systems.items()}
+    rows = [r for r in conn.execute(
+        sa.select(duplicates).where(duplicates.c.status == "open").order_by(duplicates.c.score.desc(), duplicates.c.id)
+    ).mappings() if r["system"] in side_of]
+    records = _staged(conn, {(r["entity"], side_of[r["system"]], r[f"remote_id_{x}"]) for r in rows for x in "ab"})
+    return [
+        _pair(r["id"], "duplicate", r["entity"], r["score"], r["evidence"],
+              *((r["system"], r[f"remote_id_{x}"], records.get((r["entity"], side_of[r["system"]], r[f"remote_id_{x}"])))
+                for x in "ab"))
+        for r in rows
+    ]
+
+
+def held_back(conn: sa.Connection, systems: dict[str, str]) -> list[HeldGroup]:
+    """Records the quality gate holds back now, grouped by entity, target system, field and check."""
+    quarantine = T["quarantine"]
+    rows = conn.execute(
+        sa.select(quarantine).where(quarantine.c.resolved_at.is_(None)).order_by(
+            quarantine.c.entity, quarantine.c.target, quarantine.c.field, quarantine.c.check_name,
+            quarantine.c.record_label, quarantine.c.id)
+    ).mappings()
+    groups: dict[tuple[str, str, str, str], list[HeldRecord]] = {}
+    for r in rows:
+        groups.setdefault((r["entity"], r["target"], r["field"], r["check_name"]), []).append(
+            HeldRecord(r["record_key"], r["record_label"] or r["record_key"], r["value"], r["reason"], r["first_seen"]))
+    other = {systems["crm"]: systems["erp"], systems["erp"]: systems["crm"]}
+    return [HeldGroup(entity, target, other.get(target, "the source system"), field, check, records)
+            for (entity, target, field, check), records in groups.items()]
+
+
+def recent_conflicts(conn: sa.Connection, systems: dict[str, str], limit: int = 200) -> list[Conflict]:
+    """Fields both systems changed since the last sync, newest first, and which side's value won."""
+    conflicts = T["conflicts"]
+    rows = conn.execute(
+        sa.select(conflicts).order_by(conflicts.c.detected_at.desc(), conflicts.c.id.desc()).limit(limit)
+    ).mappings().all()
+    labels: dict[tuple[str, str], str] = {}
+    for entity in {r["entity"] for r in rows}:
+        table = hub(entity)
+        ids = [r["hub_id"] for r in rows if r["entity"] == entity]
+        for values in conn.execute(sa.select(table).where(table.c.hub_id.in_(ids))).mappings():
+            labels[(entity, values["hub_id"])] = record_label(model_entity(entity), dict(values))
+    return [
+        Conflict(r["id"], r["entity"], r["hub_id"], labels.get((r["entity"], r["hub_id"])) or r["hub_id"], r["field"],
+                 r["crm_value"], r["erp_value"], systems.get(r["winner"], r["winner"]), r["detected_at"])
+        for r in rows
+    ]
+
+
+def _staged(conn: sa.Connection, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Records as last pulled, by (entity, side, remote id)."""
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    wanted: dict[tuple[str, str], list[str]] = {}
+    for entity, side, remote_id in keys:
+        wanted.setdefault((entity, side), []).append(remote_id)
+    for (entity, side), ids in wanted.items():
+        table = staging(side, entity)
+        for start in range(0, len(ids), 500):
+            for values in conn.execute(sa.select(table).where(table.c.remote_id.in_(ids[start:start + 500]))).mappings():
+                found[(entity, side, values["remote_id"])] = dict(values)
+    return found
+
+
+def _pair(pair_id: int, kind: str, entity_name: str, score: float, evidence: str | None,
+          left: tuple[str, str, dict[str, Any] | None], right: tuple[str, str, dict[str, Any] | None]) -> RecordPair:
+    entity = model_entity(entity_name)
+    left_values, right_values = left[2] or {}, right[2] or {}
+    fields = [FieldPair(name, left_values.get(name), right_values.get(name)) for name in entity.field_names
+              if left_values.get(name) not in (None, "") or right_values.get(name) not in (None, "")]
+    return RecordPair(pair_id, kind, entity_name, float(score), explain_evidence(evidence), left[0], right[0], left[1],
+                      right[1], record_label(entity, left_values) or left[1], record_label(entity, right_values) or right[1],
+                      fields)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()

@@ -1,0 +1,56 @@
+"""The review console's gate and its start-up: nothing without the token, the token never echoed."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from ledgerbridge.console import create_app
+from ledgerbridge.console.auth import COOKIE, ConsoleTokenMissing, console_token
+
+TOKEN = "console-unit-token-0123456789"
+SYSTEMS = {"crm": "webcrm", "erp": "economic"}
+
+
+@pytest.fixture
+def client(sqlite_store):
+    return TestClient(create_app(sqlite_store, SYSTEMS, TOKEN), follow_redirects=False)
+
+
+def test_pages_and_decisions_need_the_token(client):
+    assert client.get("/held-back").headers["location"] == "/login?next=/held-back"
+    assert client.post("/matches/1/accept").status_code == 401
+    assert client.get("/held-back", headers={"Authorization": "Bearer wrong"}).status_code == 303
+    assert client.get("/held-back", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert client.get("/healthz").status_code == 200
+
+
+def test_login_sets_a_session_that_is_not_the_token_and_refuses_a_wrong_one(client):
+    refused = client.post("/login", data={"token": "guess", "next": "/"})
+    assert refused.status_code == 401 and "guess" not in refused.text
+
+    accepted = client.post("/login", data={"token": TOKEN, "next": "/conflicts"})
+
+    assert accepted.status_code == 303 and accepted.headers["location"] == "/conflicts"
+    session = accepted.cookies[COOKIE]
+    assert TOKEN not in session and "httponly" in accepted.headers["set-cookie"].lower()
+    assert client.get("/conflicts", cookies={COOKIE: session}).status_code == 200
+    assert client.get("/conflicts", cookies={COOKIE: session + "x"}).status_code == 303
+
+
+def test_after_login_only_paths_on_the_console_are_followed(client):
+    response = client.post("/login", data={"token": TOKEN, "next": "//elsewhere.example/phish"})
+    assert response.headers["location"] == "/"
+
+
+def test_deciding_what_no_longer_exists_says_so(client):
+    response = client.post("/matches/999/reject", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.headers["location"] == "/matches?done=gone&id=999"
+    assert client.post("/matches/1/merge", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
+
+
+def test_the_console_does_not_start_without_a_long_enough_token(monkeypatch):
+    monkeypatch.setenv("LEDGERBRIDGE_CONSOLE_TOKEN", "short")
+    with pytest.raises(ConsoleTokenMissing, match="LEDGERBRIDGE_CONSOLE_TOKEN") as error:
+        console_token()
+    assert "short" not in str(error.value)
