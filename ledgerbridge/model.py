@@ -1,7 +1,7 @@
 """The declarative entity model: the single description of every entity ledgerbridge moves.
 
 Tables (ledgerbridge.store), Dagster column schemas (assets/), base expectations
-(ledgerbridge.quality) and push payloads (ledgerbridge.mapping) are all derived from
+(ledgerbridge.quality) and push payloads (ledgerbridge.systems) are all derived from
 the `ENTITIES` below; nothing else describes an entity's fields.
 
 Values in a model record are plain Python: str, int, bool, Decimal (money and quantities),
@@ -145,6 +145,9 @@ DEBTORS = Entity(
         Field("crm_type", description="The CRM's organisation type (e.g. Customer, Prospect)", max_length=50),
         Field("barred", kind=Kind.BOOLEAN, owner=Owner.ERP),
         *CROSS_SYSTEM_IDS,
+        Field("seller_id", kind=Kind.REFERENCE, reference="employees", description="The responsible seller"),
+        Field("ean", description="EAN/GLN for electronic invoices", max_length=13, format=Format.EAN, owner=Owner.ERP),
+        Field("vat_group", description="The ERP's VAT group (Momsgruppe) code", max_length=20, owner=Owner.ERP),
     ),
     match_keys=(("erp_id",), ("crm_id",), ("number",), ("vat_number",)),
     number_field="number",
@@ -258,8 +261,59 @@ PAYMENTS = Entity(
     match_keys=(("invoice_id",),),
 )
 
+EMPLOYEES = Entity(
+    name="employees",
+    description="Users of the CRM and employees of the ERP: the sellers debtors and orders carry.",
+    fields=(
+        Field("number", description="The ERP's employee number (the CRM user's initials)", max_length=20),
+        Field("name", max_length=255, required=True),
+        Field("email", max_length=255, format=Format.EMAIL, required=True),
+        Field("mobile", max_length=50, format=Format.PHONE),
+        Field("title", max_length=100),
+        Field("barred", kind=Kind.BOOLEAN),
+    ),
+    match_keys=(("email",), ("number",)),
+    number_field="number",
+)
+
+ORDERS = Entity(
+    name="orders",
+    description="Sales orders entered in the CRM and carried out in the ERP.",
+    fields=(
+        Field("number", description="The ERP's order number", max_length=20, owner=Owner.ERP),
+        Field("debtor_id", kind=Kind.REFERENCE, reference="debtors", required=True),
+        Field("seller_id", kind=Kind.REFERENCE, reference="employees", description="The seller"),
+        Field("order_date", kind=Kind.DATE),
+        Field("delivery_date", kind=Kind.DATE),
+        Field("currency", max_length=3, format=Format.CURRENCY),
+        Field("reference", description="The customer's reference (requisition)", max_length=60),
+        Field("heading", max_length=250),
+    ),
+    match_keys=(("number",),),
+    number_field="number",
+)
+
+ORDER_LINES = Entity(
+    name="order_lines",
+    description="Lines of an order.",
+    fields=(
+        Field("order_id", kind=Kind.REFERENCE, reference="orders", required=True),
+        Field("line_number", kind=Kind.INTEGER, required=True, minimum=1),
+        Field("item_id", kind=Kind.REFERENCE, reference="items"),
+        Field("description", max_length=250),
+        Field("quantity", kind=Kind.DECIMAL),
+        Field("unit_price", kind=Kind.DECIMAL),
+        Field("discount_percentage", kind=Kind.DECIMAL),
+        Field("net_amount", description="The ERP's line total", **MONEY),
+    ),
+    match_keys=(("order_id", "line_number"),),
+    parent_field="order_id",
+)
+
+# In dependency order: a record's references come before it (sellers before debtors and orders).
 ENTITIES: dict[str, Entity] = {
-    e.name: e for e in (DEBTORS, CREDITORS, CONTACTS, ITEMS, INVOICES, INVOICE_LINES, PAYMENTS)
+    e.name: e for e in (EMPLOYEES, DEBTORS, CREDITORS, CONTACTS, ITEMS, INVOICES, INVOICE_LINES, PAYMENTS,
+                        ORDERS, ORDER_LINES)
 }
 
 
