@@ -111,11 +111,27 @@ class QualityConfig(Strict):
     block_min_records: int = Field(20, ge=1)
 
 
+class RetryConfig(Strict):
+    """When a write that failed for a passing reason (5xx, timeout, 429) is sent again."""
+
+    # The first retry waits this long, each next one twice as long, up to max_delay_seconds.
+    first_delay_seconds: float = Field(60.0, ge=0)
+    max_delay_seconds: float = Field(3600.0, ge=0)
+    # After this many attempts the write is failed for a person to look at (the record is planned
+    # again as soon as it changes).
+    max_attempts: int = Field(8, ge=1)
+    # A create whose answer was lost is looked up before it is sent again. Not finding it counts
+    # only in a complete pull that began this long after the create was sent (the system may still
+    # have been carrying it out when our call gave up).
+    lookup_grace_seconds: float = Field(30.0, ge=0)
+
+
 class SyncConfig(Strict):
     crm: SystemConfig
     erp: SystemConfig
     hub: HubConfig = HubConfig()
     quality: QualityConfig = QualityConfig()
+    retries: RetryConfig = RetryConfig()
     entities: dict[str, EntityConfig] = Field(default_factory=lambda: {"debtors": EntityConfig()})
 
     @field_validator("entities")

@@ -85,7 +85,23 @@ def build_metadata() -> sa.MetaData:
         sa.Column("remote_id", sa.Text, nullable=False),
         ts("linked_at", nullable=False),
         sa.Column("linked_by", sa.String(40), nullable=False),  # how: created, number, vat, ...
+        # set when a write found the record gone in that system: it is not written to again
+        ts("gone_at"),
         sa.UniqueConstraint("entity", "system", "remote_id", name="uq_id_map_remote"),
+    )
+    sa.Table(
+        "shadows",
+        metadata,
+        sa.Column("entity", sa.String(40), primary_key=True),
+        sa.Column("hub_id", sa.String(32), primary_key=True),
+        sa.Column("system", sa.String(40), primary_key=True),
+        # What that system held after our last confirmed read or write of the record, in staging
+        # form (references as that system's remote ids): the base of the three-way merge. A field
+        # counts as changed in a system only where its value differs from this.
+        sa.Column("shadow", sa.Text, nullable=False),
+        sa.Column("shadow_hash", sa.String(64), nullable=False),  # content hash of `shadow`
+        ts("updated_at", nullable=False),
+        comment="Per record and system, the state last read from or written to it (three-way merge base).",
     )
     sa.Table(
         "sync_state",
@@ -97,6 +113,8 @@ def build_metadata() -> sa.MetaData:
         sa.Column("last_pushed_hash", sa.String(64)),
         # hash of the payload we sent (the same intent is never sent twice)
         sa.Column("last_sent_hash", sa.String(64)),
+        # hash of a payload the system refused: not sent again until the record changes
+        sa.Column("last_refused_hash", sa.String(64)),
         ts("last_pushed_at"),
         sa.Column("last_seen_hash", sa.String(64)),
         ts("last_seen_at"),
@@ -112,12 +130,16 @@ def build_metadata() -> sa.MetaData:
         sa.Column("operation", sa.String(10), nullable=False),  # create | update
         sa.Column("payload", sa.Text, nullable=False),
         sa.Column("payload_hash", sa.String(64), nullable=False),
-        sa.Column("status", sa.String(10), nullable=False),  # planned | pending | confirmed | failed
+        # planned -> sent -> confirmed | retry (attempts, next_attempt_at) | failed (last_error says
+        # why and what a person can do) | obsolete (superseded by a newer plan, or the record is gone)
+        sa.Column("status", sa.String(10), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False, default=0),
         sa.Column("last_error", sa.Text),
         sa.Column("remote_id", sa.Text),
         ts("created_at", nullable=False),
         ts("updated_at", nullable=False),
+        ts("sent_at"),
+        ts("next_attempt_at"),
         sa.Index("ix_outbox_open", "entity", "system", "status"),
     )
     sa.Table(
@@ -172,6 +194,9 @@ def build_metadata() -> sa.MetaData:
         sa.Column("entity", sa.String(40), primary_key=True),
         sa.Column("cursor", sa.Text),
         ts("updated_at", nullable=False),
+        # when the last pull that read everything changed since the cursor began (a create sent
+        # before it and not found by it did not happen)
+        ts("complete_pull_started_at"),
     )
     sa.Table(
         "inbox",
@@ -183,6 +208,7 @@ def build_metadata() -> sa.MetaData:
         sa.Column("remote_id", sa.Text),
         sa.Column("payload", sa.Text),
         ts("received_at", nullable=False),
+        sa.Column("event_key", sa.String(250), unique=True),  # system + sender's event id or body hash: replays are refused
     )
     sa.Table(
         "match_candidates",
@@ -274,7 +300,21 @@ class HubStore:
         from ledgerbridge.analytics import create_views
 
         METADATA.create_all(self.engine)
+        self._add_missing_columns()
         create_views(self, replace=False)
+
+    def _add_missing_columns(self) -> None:
+        """A hub made by an earlier version gains the nullable columns added since (no data moves)."""
+        inspector = sa.inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table in METADATA.sorted_tables:
+                if not inspector.has_table(table.name):
+                    continue
+                present = {c["name"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in present and column.nullable:
+                        kind = column.type.compile(dialect=conn.dialect)
+                        conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
     def drop_all(self) -> None:
         from ledgerbridge.analytics import drop_views

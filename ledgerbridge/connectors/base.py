@@ -6,7 +6,7 @@ the system's own JSON lives in the system's mapping module, in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -23,6 +23,29 @@ class ConnectorError(Exception):
 
 class RecordRejected(ConnectorError):
     """The system refused a record (validation error, 4xx). Retrying the same payload is pointless."""
+
+
+class RecordGone(RecordRejected):
+    """The record to write no longer exists in the system (deleted there): stop writing to it."""
+
+
+class OutcomeUnknown(ConnectorError):
+    """A write was sent but its outcome is unknown (timeout, dropped connection or 5xx after the
+    request left): the system may have carried it out. A create must be looked up before any retry."""
+
+
+class StaleWrite(ConnectorError):
+    """The record changed in the system since we last read it, on a field we were about to write:
+    the write is dropped so that change is not overwritten; the next sync merges it first."""
+
+    def __init__(self, message: str, fields: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.fields = fields
+
+
+# Called by a connector's update with the record as it is in the system right before the write;
+# raises StaleWrite to stop a write that would overwrite a change made there since our last read.
+WriteGuard = Callable[["RemoteRecord"], None]
 
 
 @dataclass(frozen=True)
@@ -65,8 +88,11 @@ class Connector(Protocol):
     def create(self, entity: str, values: dict[str, Any]) -> RemoteRecord:
         """Create and return the record as the system stored it (with its id and assigned number)."""
 
-    def update(self, entity: str, remote_id: str, values: dict[str, Any]) -> RemoteRecord:
-        """Write the given fields (others stay as they are) and return the stored record."""
+    def update(self, entity: str, remote_id: str, values: dict[str, Any], *, guard: WriteGuard | None = None) -> RemoteRecord:
+        """Write the given fields (others stay as they are) and return the stored record.
+
+        Read-modify-write: the connector reads the record, calls `guard(current)` when given (which
+        may raise StaleWrite), then writes. Raises RecordGone when the record no longer exists."""
 
     def limits(self, entity: str) -> FieldLimits: ...
 

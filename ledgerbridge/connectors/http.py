@@ -17,7 +17,7 @@ from typing import Any
 import requests
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, Retrying
 
-from ledgerbridge.connectors.base import ConnectorError, RecordRejected
+from ledgerbridge.connectors.base import ConnectorError, OutcomeUnknown, RecordRejected
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -118,14 +118,22 @@ class HttpClient:
         with self._calls_lock:
             self.calls += 1
 
-    def request(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
-        """Send one call; `what` names the call and record for error messages (never secrets)."""
+    def request(self, method: str, path: str, *, what: str, safe: bool | None = None, **kwargs: Any) -> requests.Response:
+        """Send one call; `what` names the call and record for error messages (never secrets).
+
+        `safe` says whether sending the call again can do no harm: by default the idempotent HTTP
+        methods are; a POST that only reads or logs in passes safe=True. An unsafe call whose outcome
+        is unknown (timeout, dropped connection, 5xx after it left) raises OutcomeUnknown.
+        """
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         kwargs.setdefault("timeout", self.timeout)
         refreshed = False
+        safe = method.upper() in IDEMPOTENT if safe is None else safe
+        attempts = 0
 
         def send() -> requests.Response:
-            nonlocal refreshed
+            nonlocal refreshed, attempts
+            attempts += 1
             self.limiter.wait()
             self._count()
             response = self.session.request(method, url, **kwargs)
@@ -141,19 +149,24 @@ class HttpClient:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
-            retry=retry_if_exception(lambda e: _may_retry(method, e)),
+            retry=retry_if_exception(lambda e: _may_retry(safe, e)),
             reraise=True,
         )
+        tries = lambda: "once" if attempts == 1 else f"{attempts} times"  # noqa: E731
         try:
             response = retrying(send)
         except RetryableResponse as exc:
-            raise ConnectorError(
-                f"{self.system}: {what} failed after {self.max_attempts} attempts: "
-                f"HTTP {exc.response.status_code} {short_body(exc.response)}",
-                status=exc.response.status_code,
+            status = exc.response.status_code
+            error_class = OutcomeUnknown if not safe and status != 429 else ConnectorError
+            raise error_class(
+                f"{self.system}: {what} failed (sent {tries()}): HTTP {status} {short_body(exc.response)}",
+                status=status,
             ) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ConnectorError(f"{self.system}: {what} failed after {self.max_attempts} attempts: {type(exc).__name__}") from None
+            never_sent = isinstance(exc, requests.ConnectTimeout)
+            error_class = OutcomeUnknown if not safe and not never_sent else ConnectorError
+            host = self.base_url.split("://", 1)[-1]
+            raise error_class(f"{self.system}: {what} failed (sent {tries()}; {host}): {_cause(exc)}") from None
         if response.status_code >= 400:
             error_class = RecordRejected if 400 <= response.status_code < 500 else ConnectorError
             raise error_class(
@@ -169,18 +182,29 @@ class HttpClient:
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
-def _may_retry(method: str, error: BaseException) -> bool:
+def _may_retry(safe: bool, error: BaseException) -> bool:
     """Whether sending the call again is safe.
 
     A POST that failed with a 5xx or a broken connection may have been carried out: sending it
     again could create a duplicate, so only a 429 (refused before processing) or a connection that
-    was never made is retried for it. The next sync's reconcile finds a create that did happen.
+    was never made is retried for it. The outbox looks such a create up before trying it again.
     """
-    if method.upper() in IDEMPOTENT:
+    if safe:
         return isinstance(error, (RetryableResponse, requests.ConnectionError, requests.Timeout))
     if isinstance(error, RetryableResponse):
         return error.response.status_code == 429
     return isinstance(error, requests.ConnectTimeout)
+
+
+def _cause(error: BaseException) -> str:
+    """One line for a transport failure: its kind, without the library's nested reprs."""
+    if isinstance(error, requests.Timeout):
+        return "no answer within the timeout"
+    text = str(error)
+    for marker in ("Connection refused", "Name or service not known", "Connection aborted", "RemoteDisconnected"):
+        if marker in text:
+            return marker.lower()
+    return type(error).__name__
 
 
 def short_body(response: requests.Response, limit: int = 500) -> str:

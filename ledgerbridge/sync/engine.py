@@ -12,11 +12,13 @@ import sqlalchemy as sa
 from ledgerbridge.config import SyncConfig
 from ledgerbridge.connectors.base import Connector
 from ledgerbridge.model import ENTITIES
+from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import HubStore, hub
 from ledgerbridge.sync.gate import GateResult, apply_gate
 from ledgerbridge.sync.plan import Plan, plan_push
 from ledgerbridge.sync.pull import PullResult, pull
-from ledgerbridge.sync.push import PushResult, push
+from ledgerbridge.sync.outbox import settle_uncertain
+from ledgerbridge.sync.push import PushResult, confirm_found, push
 from ledgerbridge.sync.reconcile import ReconcileResult, reconcile
 
 # ERP first: a number the ERP assigns on create is written back to the CRM in the same run.
@@ -38,6 +40,10 @@ class EntitySummary:
     suggestions: int = 0
     duplicates: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
+    retrying: list[dict[str, Any]] = field(default_factory=list)  # passing failures, sent again later
+    uncertain: list[dict[str, Any]] = field(default_factory=list)  # creates without an answer, looked up next
+    gone: list[dict[str, Any]] = field(default_factory=list)  # records found deleted in the target
+    deferred: int = 0  # writes waiting for their retry time or for a lookup
     blocked: list[str] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would be written
 
@@ -56,6 +62,10 @@ class EntitySummary:
             "match_suggestions": self.suggestions,
             "duplicates_reported": self.duplicates,
             "failed": self.failed,
+            "retrying": self.retrying,
+            "uncertain": self.uncertain,
+            "gone": self.gone,
+            "deferred": self.deferred,
             "blocked": self.blocked,
             **({"planned": self.planned} if self.planned else {}),
         }
@@ -88,7 +98,16 @@ class SyncEngine:
         return plan, gate
 
     def push(self, side: str, entity: str, *, run_id: str | None = None) -> PushResult:
-        return push(self.store, self.connectors[side], side, entity, run_id=run_id)
+        return push(self.store, self.connectors[side], side, entity, run_id=run_id, retries=self.config.retries)
+
+    def settle(self, side: str, entity: str, *, run_id: str | None = None) -> int:
+        """Resolve creates without an answer before planning, so one not carried out is planned again
+        in this run; returns how many were found (and confirmed) by their number."""
+        found = settle_uncertain(self.store, self.connectors[side], entity, model_entity(entity).number_field,
+                                 self.config.retries)
+        for row, record in found:
+            confirm_found(self.store, row, record, side, entity, run_id)
+        return len(found)
 
     def run(
         self, entities: list[str] | None = None, *, dry_run: bool = False, full: bool = False, run_id: str | None = None
@@ -97,6 +116,10 @@ class SyncEngine:
         summaries: dict[str, EntitySummary] = {}
         for entity in entities or enabled_entities(self.config):
             summary = EntitySummary(entity)
+            written: set[str] = set()
+            held: set[str] = set()
+            waiting: set[str] = set()
+            not_created: set[str] = set()
             for side in ("crm", "erp"):
                 summary.pulled += self.pull(side, entity, full=full).pulled
             reconciled = self.reconcile(entity, run_id)
@@ -104,13 +127,12 @@ class SyncEngine:
             summary.conflicts = len(reconciled.conflicts)
             summary.suggestions = reconciled.suggestions
             summary.duplicates = reconciled.duplicates
-            written: set[str] = set()
-            held: set[str] = set()
-            waiting: set[str] = set()
-            not_created: set[str] = set()
             for side in PUSH_ORDER:
+                if not dry_run:
+                    self.settle(side, entity, run_id=run_id)
                 plan, gate = self.plan(side, entity, run_id=run_id, record=not dry_run)
                 waiting.update(plan.waiting)
+                summary.deferred += len(plan.deferred)
                 not_created.update(plan.not_created)
                 for reason, count in plan.not_created_counts().items():
                     summary.not_created[f"{plan.system}: {reason}"] = count
@@ -129,8 +151,12 @@ class SyncEngine:
                 summary.created += pushed.created
                 summary.updated += pushed.updated
                 summary.failed.extend(pushed.failed)
+                summary.retrying.extend(pushed.retrying)
+                summary.uncertain.extend(pushed.uncertain)
+                summary.gone.extend(pushed.gone)
                 written.update(w.hub_id for w in gate.planned)
-            summary.waiting = len(waiting - written - held)
+            # plus rows that wait in staging for their parent to reach the hub at all
+            summary.waiting = len(waiting - written - held) + reconciled.waiting
             summary.unchanged = max(0, _hub_count(self.store, entity) - len(written | held | waiting | not_created))
             summaries[entity] = summary
         return summaries

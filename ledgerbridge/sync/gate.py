@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from ledgerbridge.connectors.base import FieldLimits
 from ledgerbridge.quality import QualityReport, check_records
 from ledgerbridge.store import T, HubStore, dialect_insert, to_json, utcnow
+from ledgerbridge.sync.outbox import PLANNED, supersede
 from ledgerbridge.sync.plan import Plan, PlannedWrite
 
 
@@ -118,8 +119,12 @@ def apply_gate(
                 outbox.c.entity == plan.entity, outbox.c.system == plan.system, outbox.c.status == "planned"
             )
         )
-        if result.planned and not result.blocked:
-            conn.execute(outbox.insert(), [_outbox_row(w, run_id, now) for w in result.planned])
+        if result.blocked:
+            return result
+        planned = {w.hub_id: i for i, w in enumerate(result.planned)}
+        carried = supersede(conn, plan.entity, plan.system, planned, keep_open=set(plan.deferred))
+        if result.planned:
+            conn.execute(outbox.insert(), [_outbox_row(w, run_id, now, carried.get(w.hub_id, 0)) for w in result.planned])
     return result
 
 
@@ -137,8 +142,8 @@ def _already_held(store: HubStore, plan: Plan) -> set[str]:
         )
 
 
-def _outbox_row(write: PlannedWrite, run_id: str | None, now: Any) -> dict[str, Any]:
-    payload = {"values": write.values, "compare": write.compare, "label": write.label}
+def _outbox_row(write: PlannedWrite, run_id: str | None, now: Any, attempts: int) -> dict[str, Any]:
+    payload = {"values": write.values, "send": list(write.send), "compare": write.compare, "label": write.label}
     return {
         "run_id": run_id,
         "entity": write.entity,
@@ -147,8 +152,8 @@ def _outbox_row(write: PlannedWrite, run_id: str | None, now: Any) -> dict[str, 
         "operation": write.operation,
         "payload": to_json(payload),
         "payload_hash": write.payload_hash,
-        "status": "planned",
-        "attempts": 0,
+        "status": PLANNED,
+        "attempts": attempts,
         "remote_id": write.remote_id,
         "created_at": now,
         "updated_at": now,

@@ -17,7 +17,8 @@ from ledgerbridge.config import SyncConfig, trigger_allows
 from ledgerbridge.matching.keys import equivalent
 from ledgerbridge.model import Entity
 from ledgerbridge.model import entity as model_entity
-from ledgerbridge.store import T, HubStore, hub, staging
+from ledgerbridge.store import T, HubStore, hub, staging, utcnow
+from ledgerbridge.sync.outbox import RETRY, UNCERTAIN, as_utc, open_rows
 from ledgerbridge.sync.records import content_hash
 from ledgerbridge.systems import mapped_fields
 
@@ -38,6 +39,12 @@ class PlannedWrite:
     diff: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (target now, planned)
 
     @property
+    def send(self) -> tuple[str, ...]:
+        """The fields the write sends: all for a create, only those that differ for an update (the
+        others stay as the system holds them, so a change made there meanwhile is not overwritten)."""
+        return tuple(self.values) if self.operation == "create" else tuple(self.diff)
+
+    @property
     def payload_hash(self) -> str:
         return content_hash(self.values, self.values.keys())
 
@@ -51,6 +58,7 @@ class Plan:
     unchanged: int = 0
     not_created: dict[str, str] = field(default_factory=dict)  # hub id -> why it is not created (yet)
     waiting: dict[str, str] = field(default_factory=dict)  # hub id -> which referenced record is missing
+    deferred: dict[str, str] = field(default_factory=dict)  # hub id -> why its write waits (retry, lookup)
 
     def skip(self, hub_id: str, reason: str) -> None:
         self.not_created[hub_id] = reason
@@ -85,9 +93,14 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
 
     with store.connect() as conn:
         links = _links(conn, entity_name, system)
+        gone = _gone(conn, entity_name, system)
         sent = _sent_hashes(conn, entity_name, system)
+        refused = _refused_hashes(conn, entity_name, system)
+        waiting_rows = open_rows(conn, entity_name, system)
+        now = utcnow()
         target_rows = _staging_by_id(conn, side, entity_name)
         references = {ref.name: _links(conn, ref.reference, system) for ref in entity.references}
+        gone_references = {ref.name: _gone(conn, ref.reference, system) for ref in entity.references}
         under_review = _under_review(conn, entity_name, config, side)
         used_numbers = _used_numbers(conn, entity) if entity_config.number_policy == "hub" else set()
         with_invoices = _debtors_with_invoices(conn) if trigger == "first_invoice" else set()
@@ -98,12 +111,32 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
             missing_reference = False
             for ref in entity.references:
                 if ref.name in values and values[ref.name] is not None:
+                    if values[ref.name] in gone_references[ref.name]:
+                        missing_reference = True
+                        plan.skip(hub_id, f"its {ref.reference} was deleted in {system}")
+                        break
                     remote = references[ref.name].get(values[ref.name])
                     if remote is None:
                         missing_reference = True
                         plan.waiting[hub_id] = f"its {ref.reference} is not in {system} yet"
                     values[ref.name] = remote
             if missing_reference:
+                continue
+            if hub_id in gone:
+                plan.skip(hub_id, f"deleted in {system}; not written to again")
+                continue
+            open_row = waiting_rows.get(hub_id)
+            if open_row is not None and open_row["operation"] == "create" and open_row["status"] in UNCERTAIN:
+                plan.deferred[hub_id] = (
+                    f"a create sent to {system} got no answer; it is looked up before it is sent again"
+                )
+                continue
+            if open_row is not None and open_row["status"] == RETRY and open_row["next_attempt_at"] is not None \
+                    and as_utc(open_row["next_attempt_at"]) > now:
+                plan.deferred[hub_id] = (
+                    f"retrying after {open_row['next_attempt_at']:%Y-%m-%d %H:%M:%S} UTC "
+                    f"(attempt {open_row['attempts'] + 1}): {open_row['last_error']}"
+                )
                 continue
             remote_id = links.get(hub_id)
             label = record_label(entity, hub_values)
@@ -120,6 +153,10 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
                 write = PlannedWrite(entity_name, hub_id, system, "update", values, {}, remote_id, label, diff)
                 if not diff or sent.get(hub_id) == write.payload_hash:
                     plan.unchanged += 1
+                    continue
+                if refused.get(hub_id) == write.payload_hash:
+                    plan.skip(hub_id, f"{system} refused this record before; it is sent again once it changes "
+                                      "(ledgerbridge quarantine list)")
                     continue
                 plan.writes.append(write)
                 continue
@@ -150,9 +187,12 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
             # What the created record will hold, references as hub ids (as reconcile sees rows).
             references_of = {ref.name for ref in entity.references}
             compare = {n: hub_values[n] if n in references_of else v for n, v in values.items()}
-            plan.writes.append(
-                PlannedWrite(entity_name, hub_id, system, "create", values, compare, None, label, {})
-            )
+            write = PlannedWrite(entity_name, hub_id, system, "create", values, compare, None, label, {})
+            if refused.get(hub_id) == write.payload_hash:
+                plan.skip(hub_id, f"{system} refused this record before; it is sent again once it changes "
+                                  "(ledgerbridge quarantine list)")
+                continue
+            plan.writes.append(write)
     return plan
 
 
@@ -169,6 +209,23 @@ def _links(conn: sa.Connection, entity_name: str, system: str) -> dict[str, str]
     id_map = T["id_map"]
     query = sa.select(id_map.c.hub_id, id_map.c.remote_id).where(
         id_map.c.entity == entity_name, id_map.c.system == system
+    )
+    return dict(conn.execute(query).tuples().all())
+
+
+def _gone(conn: sa.Connection, entity_name: str, system: str) -> set[str]:
+    """Hub ids whose record was found deleted in the system by a write."""
+    id_map = T["id_map"]
+    query = sa.select(id_map.c.hub_id).where(
+        id_map.c.entity == entity_name, id_map.c.system == system, id_map.c.gone_at.is_not(None)
+    )
+    return set(conn.execute(query).scalars())
+
+
+def _refused_hashes(conn: sa.Connection, entity_name: str, system: str) -> dict[str, str]:
+    state = T["sync_state"]
+    query = sa.select(state.c.hub_id, state.c.last_refused_hash).where(
+        state.c.entity == entity_name, state.c.system == system, state.c.last_refused_hash.is_not(None)
     )
     return dict(conn.execute(query).tuples().all())
 

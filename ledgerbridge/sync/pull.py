@@ -52,6 +52,7 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
     fields = mapped_fields(connector.system, entity_name)
     table = staging(side, entity_name)
     result = PullResult(entity_name, side, connector.system)
+    started = utcnow()
     cursor = None if full else read_cursor(store, connector.system, entity_name)
     field_names = entity.field_names  # a property that builds a tuple: once per pull, not per record
     hash_of = content_hasher(fields)  # content_hash(values, fields), with the fields sorted once
@@ -84,6 +85,22 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
         result.pulled += len(rows)
         result.chunks += 1
         result.cursor = chunk.cursor or result.cursor
+    _mark_complete(store, connector.system, entity_name, started)
     for problem in result.unconvertible:
         log.warning("pull: %s", problem)
     return result
+
+
+def _mark_complete(store: HubStore, system: str, entity: str, started) -> None:
+    """Everything changed before `started` is in staging now: a create sent before it (and its
+    grace) that this pull did not bring was not carried out (ledgerbridge.sync.outbox)."""
+    cursors = T["cursors"]
+    with store.begin() as conn:
+        updated = conn.execute(
+            cursors.update()
+            .where(cursors.c.system == system, cursors.c.entity == entity)
+            .values(complete_pull_started_at=started)
+        )
+        if not updated.rowcount:
+            conn.execute(cursors.insert(), {"system": system, "entity": entity, "cursor": None,
+                                            "updated_at": started, "complete_pull_started_at": started})

@@ -1,10 +1,19 @@
-"""Push: carry out the planned writes through the transactional outbox.
+"""Push: carry out the planned writes through the transactional outbox (ledgerbridge.sync.outbox).
 
-For each write the intent is committed first (status pending), then the remote call is made, then
-the remote id, the stored record and its hash are committed together (status confirmed). A crash
-between the call and the bookkeeping leaves a pending create; the next reconcile recognises the
-record it created (reconcile step 1) instead of creating it again. A refused record is failed in
-the outbox and held in quarantine with the system's own reason; the other writes go on.
+For each write the intent is committed first (status sent, with the time), then the remote call
+is made, then the remote id, the stored record, its shadow and hash are committed together
+(confirmed). What can go wrong has one answer each:
+
+- the system refuses the record (4xx): failed, held in quarantine with the system's own reason,
+  not sent again until the record changes; the other writes go on;
+- the record is gone in the system (deleted there): the write is obsolete, the link is marked
+  gone, and nothing is written to it again (reported once);
+- the record changed in the system since we read it, on a field we were about to write: the write
+  is dropped (obsolete) so that change is not overwritten; the next sync merges it first;
+- a passing failure (5xx, timeout, 429) of a write that did not happen or can be repeated: retry,
+  with a next attempt after a growing delay, failed after `retries.max_attempts`;
+- no answer to a create (lost reply, timeout, a kill): the row stays sent; before anything is sent
+  again the record is looked up (by its number, or recognised by reconcile in the next pull).
 """
 
 from __future__ import annotations
@@ -16,11 +25,24 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ledgerbridge.connectors.base import Connector, ConnectorError, RecordRejected, RemoteRecord
+from ledgerbridge.config import RetryConfig
+from ledgerbridge.connectors.base import (
+    Connector,
+    ConnectorError,
+    OutcomeUnknown,
+    RecordGone,
+    RecordRejected,
+    RemoteRecord,
+    StaleWrite,
+)
+from ledgerbridge.matching.keys import equivalent
+from ledgerbridge.model import Entity
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.quality import normalise_record
 from ledgerbridge.store import T, HubStore, dialect_insert, hub, staging, to_json, utcnow
+from ledgerbridge.sync import outbox as box
 from ledgerbridge.sync.records import coerce, content_hash
+from ledgerbridge.sync.shadows import load_shadows, shadow_row
 from ledgerbridge.systems import mapped_fields
 
 log = logging.getLogger(__name__)
@@ -32,33 +54,55 @@ class PushResult:
     system: str
     created: int = 0
     updated: int = 0
-    failed: list[dict[str, Any]] = field(default_factory=list)  # {hub_id, record, error}
+    failed: list[dict[str, Any]] = field(default_factory=list)  # {hub_id, record, error}: refused or given up
+    retrying: list[dict[str, Any]] = field(default_factory=list)  # passing failures, sent again later
+    uncertain: list[dict[str, Any]] = field(default_factory=list)  # creates without an answer: looked up first
+    gone: list[dict[str, Any]] = field(default_factory=list)  # the record was deleted in the system
+    stale: int = 0  # writes dropped because the record changed there meanwhile (merged next sync)
+    recovered: int = 0  # creates without an answer found in the system by their number
 
     @property
     def calls(self) -> int:
-        return self.created + self.updated + len(self.failed)
+        return self.created + self.updated + len(self.failed) + len(self.retrying) + len(self.uncertain)
 
 
-def push(store: HubStore, connector: Connector, side: str, entity_name: str, *, run_id: str | None = None) -> PushResult:
+def push(
+    store: HubStore,
+    connector: Connector,
+    side: str,
+    entity_name: str,
+    *,
+    run_id: str | None = None,
+    retries: RetryConfig | None = None,
+) -> PushResult:
     entity = model_entity(entity_name)
-    fields = mapped_fields(connector.system, entity_name)
+    policy = retries or RetryConfig()
+    fields = tuple(f for f in mapped_fields(connector.system, entity_name) if f in entity.field_by_name)
     outbox = T["outbox"]
     result = PushResult(entity_name, connector.system)
+    for row, record in box.settle_uncertain(store, connector, entity_name, entity.number_field, policy):
+        confirm_found(store, row, record, side, entity_name, run_id)
+        result.recovered += 1
     with store.connect() as conn:
         planned = conn.execute(
             sa.select(outbox)
-            .where(outbox.c.entity == entity_name, outbox.c.system == connector.system, outbox.c.status == "planned")
+            .where(outbox.c.entity == entity_name, outbox.c.system == connector.system, outbox.c.status == box.PLANNED)
             .order_by(outbox.c.id)
         ).mappings().all()
+        shadows = load_shadows(conn, entity, connector.system, [r["hub_id"] for r in planned if r["operation"] == "update"])
+        staged = _staged(conn, side, entity_name, [r["remote_id"] for r in planned if r["remote_id"]])
 
     for row in planned:
         payload = json.loads(row["payload"])
         values, _ = coerce(entity, payload["values"])
+        send = tuple(payload.get("send") or values)
+        label = payload.get("label", "")
         with store.begin() as conn:
+            now = utcnow()
             conn.execute(
                 outbox.update()
                 .where(outbox.c.id == row["id"])
-                .values(status="pending", attempts=outbox.c.attempts + 1, run_id=run_id, updated_at=utcnow())
+                .values(status=box.SENT, attempts=outbox.c.attempts + 1, run_id=run_id, sent_at=now, updated_at=now)
             )
             if row["operation"] == "create" and entity.number_field and values.get(entity.number_field):
                 # A number assigned before the call (hub or CRM policy) is the create's natural key.
@@ -68,25 +112,71 @@ def push(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
                     .where(hub_table.c.hub_id == row["hub_id"], hub_table.c[entity.number_field].is_(None))
                     .values({entity.number_field: values[entity.number_field]})
                 )
+        what = {"hub_id": row["hub_id"], "record": label}
         try:
             if row["operation"] == "create":
                 stored = _create_once(connector, entity_name, entity.number_field, values)
             else:
-                stored = connector.update(entity_name, row["remote_id"], values)
+                expected = shadows.get(row["hub_id"]) or staged.get(row["remote_id"]) or {}
+                guard = _unchanged_since_read(entity, connector.system, send, expected)
+                stored = connector.update(entity_name, row["remote_id"], {k: values.get(k) for k in send}, guard=guard)
+        except StaleWrite as exc:
+            _close(store, row, box.OBSOLETE, str(exc))
+            result.stale += 1
+            continue
+        except RecordGone as exc:
+            _gone(store, row, str(exc))
+            result.gone.append({**what, "error": str(exc)})
+            continue
         except RecordRejected as exc:
-            _fail(store, row, str(exc), entity_name, connector.system, payload.get("label", ""), exc.field_errors)
-            result.failed.append({"hub_id": row["hub_id"], "record": payload.get("label", ""), "error": str(exc)})
+            _refused(store, row, str(exc), entity_name, connector.system, label, exc.field_errors)
+            result.failed.append({**what, "error": str(exc)})
+            continue
+        except OutcomeUnknown as exc:
+            if row["operation"] == "create":
+                _close(store, row, box.SENT, f"{exc}; the record is looked up before the create is sent again")
+                result.uncertain.append({**what, "error": str(exc)})
+            else:  # an update sends the same values again safely
+                _retry_or_fail(store, row, str(exc), policy, result, what)
             continue
         except ConnectorError as exc:
-            _fail(store, row, str(exc), entity_name, connector.system, payload.get("label", ""), None)
-            result.failed.append({"hub_id": row["hub_id"], "record": payload.get("label", ""), "error": str(exc)})
+            _retry_or_fail(store, row, str(exc), policy, result, what)
             continue
-        _confirm(store, row, stored, side, entity_name, fields, run_id)
+        _confirm(store, row, stored, side, entity_name, fields, run_id, send=send, expected=shadows.get(row["hub_id"]))
         if row["operation"] == "create":
             result.created += 1
         else:
             result.updated += 1
     return result
+
+
+def confirm_found(store: HubStore, row: Any, record: RemoteRecord, side: str, entity_name: str, run_id: str | None) -> None:
+    """A create without an answer whose record a lookup found: confirmed as if the answer had come."""
+    entity = model_entity(entity_name)
+    fields = tuple(f for f in mapped_fields(row["system"], entity_name) if f in entity.field_by_name)
+    _confirm(store, row, record, side, entity_name, fields, run_id, send=tuple(json.loads(row["payload"])["values"]))
+
+
+def _unchanged_since_read(entity: Entity, system: str, send: tuple[str, ...], expected: dict[str, Any]):
+    """A guard for connector.update: stop if the system changed a field we are about to write since
+    we last read it (its value differs from the shadow), so that change is merged, not overwritten."""
+
+    def guard(current: RemoteRecord) -> None:
+        values, _ = coerce(entity, current.values)
+        values = normalise_record(entity.name, values)
+        country = values.get("country") or expected.get("country")
+        changed = tuple(
+            name for name in send
+            if name in expected and not equivalent(name, values.get(name), expected.get(name), country)
+        )
+        if changed:
+            raise StaleWrite(
+                f"{system}: {entity.name} {current.remote_id} changed there meanwhile ({', '.join(changed)}); "
+                "not overwritten, merged by the next sync",
+                changed,
+            )
+
+    return guard
 
 
 def _create_once(connector: Connector, entity_name: str, number_field: str | None, values: dict[str, Any]) -> RemoteRecord:
@@ -99,6 +189,50 @@ def _create_once(connector: Connector, entity_name: str, number_field: str | Non
     return connector.create(entity_name, values)
 
 
+def _staged(conn: sa.Connection, side: str, entity_name: str, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
+    table = staging(side, entity_name)
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(remote_ids), 500):
+        query = sa.select(table).where(table.c.remote_id.in_(remote_ids[start : start + 500]))
+        found.update({r["remote_id"]: dict(r) for r in conn.execute(query).mappings()})
+    return found
+
+
+def _close(store: HubStore, row: Any, status: str, reason: str) -> None:
+    with store.begin() as conn:
+        box.close(conn, row["id"], status, reason)
+
+
+def _retry_or_fail(store: HubStore, row: Any, error: str, policy: RetryConfig, result: PushResult, what: dict) -> None:
+    attempts = row["attempts"] + 1
+    now = utcnow()
+    with store.begin() as conn:
+        if attempts >= policy.max_attempts:
+            reason = (f"{error} — gave up after {attempts} attempts; the write is planned again when the record "
+                      "changes, or fix the cause and run the sync again with --retry-failed")
+            box.close(conn, row["id"], box.FAILED, reason)
+            result.failed.append({**what, "error": reason})
+            return
+        next_at = now + box.retry_delay(policy, attempts)
+        conn.execute(
+            T["outbox"].update().where(T["outbox"].c.id == row["id"])
+            .values(status=box.RETRY, last_error=error, next_attempt_at=next_at, updated_at=now)
+        )
+    result.retrying.append({**what, "error": error})
+
+
+def _gone(store: HubStore, row: Any, error: str) -> None:
+    now = utcnow()
+    with store.begin() as conn:
+        box.close(conn, row["id"], box.OBSOLETE, error)
+        id_map = T["id_map"]
+        conn.execute(
+            id_map.update()
+            .where(id_map.c.entity == row["entity"], id_map.c.system == row["system"], id_map.c.hub_id == row["hub_id"])
+            .values(gone_at=now)
+        )
+
+
 def _confirm(
     store: HubStore,
     row: Any,
@@ -107,7 +241,13 @@ def _confirm(
     entity_name: str,
     fields: tuple[str, ...],
     run_id: str | None,
+    *,
+    send: tuple[str, ...],
+    expected: dict[str, Any] | None = None,
 ) -> None:
+    """Record a write that happened: staging holds the record as stored, the shadow what we know
+    the system holds because we wrote it (the fields sent) or read it (the others, from the shadow
+    before the write), so a field changed there by someone else meanwhile still shows as a change."""
     entity = model_entity(entity_name)
     values, _ = coerce(entity, stored.values)
     values = normalise_record(entity_name, values)
@@ -116,6 +256,10 @@ def _confirm(
     table = staging(side, entity_name)
     with store.begin() as conn:
         before = conn.execute(sa.select(table).where(table.c.remote_id == stored.remote_id)).mappings().first()
+        base = expected if expected is not None else (dict(before) if before is not None and row["operation"] == "update" else None)
+        shadow = values if base is None else {**{k: base.get(k) for k in fields}, **{k: values.get(k) for k in send if k in fields}}
+        save_shadow = shadow_row(entity_name, row["hub_id"], row["system"], shadow, fields)
+        store.upsert(conn, T["shadows"], [save_shadow], ["entity", "hub_id", "system"])
         store.upsert(
             conn,
             table,
@@ -164,6 +308,7 @@ def _confirm(
                     "system": row["system"],
                     "last_pushed_hash": stored_hash,
                     "last_sent_hash": row["payload_hash"],
+                    "last_refused_hash": None,
                     "last_pushed_at": now,
                     "last_seen_hash": stored_hash,
                     "last_seen_at": now,
@@ -174,7 +319,7 @@ def _confirm(
         conn.execute(
             T["outbox"].update()
             .where(T["outbox"].c.id == row["id"])
-            .values(status="confirmed", remote_id=stored.remote_id, last_error=None, updated_at=now)
+            .values(status=box.CONFIRMED, remote_id=stored.remote_id, last_error=None, next_attempt_at=None, updated_at=now)
         )
         conn.execute(
             T["audit_log"].insert(),
@@ -191,7 +336,7 @@ def _confirm(
         )
 
 
-def _fail(
+def _refused(
     store: HubStore,
     row: Any,
     error: str,
@@ -200,16 +345,17 @@ def _fail(
     label: str,
     field_errors: dict[str, str] | None,
 ) -> None:
-    log.warning("push %s to %s failed for %s: %s", entity_name, system, label or row["hub_id"], error)
+    """The system refused the record: failed, held in quarantine, not sent again until it changes."""
+    log.warning("push %s to %s refused for hub id %s", entity_name, system, row["hub_id"])  # no personal data
     now = utcnow()
     with store.begin() as conn:
-        conn.execute(
-            T["outbox"].update()
-            .where(T["outbox"].c.id == row["id"])
-            .values(status="failed", last_error=error, updated_at=now)
+        box.close(conn, row["id"], box.FAILED, error)
+        store.upsert(
+            conn,
+            T["sync_state"],
+            [{"entity": entity_name, "hub_id": row["hub_id"], "system": system, "last_refused_hash": row["payload_hash"]}],
+            ["entity", "hub_id", "system"],
         )
-        if field_errors is None:
-            return  # a transport failure: the write is retried by the next sync, not held back
         findings = field_errors or {"(record)": error}
         statement = dialect_insert(conn, T["quarantine"])
         conn.execute(

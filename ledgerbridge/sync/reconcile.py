@@ -1,13 +1,17 @@
 """Reconcile: turn what changed on either side into golden hub records.
 
-Only staging rows whose content hash differs from the last one reconciled are read. A row whose
-hash equals what we last pushed to that system is our own write coming back (an echo): it is
-marked seen and changes nothing. Rows not yet in the id map go through the matching cascade
-(our own unconfirmed creates, accepted suggestions, then the entity's exact keys); what still has
-no partner becomes a new hub record, and fuzzy look-alikes are only suggested for review.
-Field values are merged against the hub record (the state both sides agreed on last time): a
-field changed on one side wins; changed on both, the configured owner wins and a conflict is
-recorded.
+Only staging rows whose content differs from their shadow (what that system held after our last
+confirmed read or write, ledgerbridge.sync.shadows) are read; our own writes coming back match
+their shadow and are never read again. A row whose referenced record (its company, its invoice)
+is not in the hub yet waits, unread, and is taken up in the run that brings the parent. Rows not
+yet in the id map go through the matching cascade (our own creates whose answer was lost,
+accepted suggestions, then the entity's exact keys); what still has no partner becomes a new hub
+record, and fuzzy look-alikes are only suggested for review.
+
+Fields are merged three ways: a field changed in a system only where its value differs from that
+system's shadow. Changed on one side, that value wins; changed on both to different values, the
+configured owner wins and the conflict is recorded. A system that missed a push still holds its
+shadow's value, so it changed nothing, and the push it missed is planned again.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from ledgerbridge.matching.keys import equivalent, key_value
 from ledgerbridge.model import Entity, Owner
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import T, HubStore, dialect_insert, hub, staging, to_json, utcnow
+from ledgerbridge.sync.outbox import UNCERTAIN, confirm_by_lookup
+from ledgerbridge.sync.shadows import load_shadows, save_shadows, shadow_row
 from ledgerbridge.systems import mapped_fields
+
 
 @dataclass
 class Row:
@@ -34,22 +41,18 @@ class Row:
 
     side: str
     remote_id: str
-    values: dict[str, Any]
+    values: dict[str, Any]  # references as hub ids
+    staged: dict[str, Any]  # as in staging (references as this system's remote ids): the next shadow
     content_hash: str
     updated_at: Any
     hub_id: str | None
-    last_pushed_hash: str | None
-
-    @property
-    def is_echo(self) -> bool:
-        return self.last_pushed_hash is not None and self.last_pushed_hash == self.content_hash
 
 
 @dataclass
 class ReconcileResult:
     entity: str
     changed: int = 0
-    echoes: int = 0
+    echoes: int = 0  # rows read that hold nothing new against their shadow
     matched: dict[str, int] = field(default_factory=dict)  # how -> count
     created: int = 0  # new hub records
     updated: int = 0  # hub records whose values changed
@@ -57,46 +60,54 @@ class ReconcileResult:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     suggestions: int = 0
     duplicates: int = 0  # look-alike pairs within one side, reported for merging at the source
+    # rows whose referenced record is not in the hub yet: "<side> <entity> <remote id>: why"
     unresolved_references: list[str] = field(default_factory=list)
+
+    @property
+    def waiting(self) -> int:
+        return len(self.unresolved_references)
 
 
 def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: str | None = None) -> ReconcileResult:
     entity = model_entity(entity_name)
     systems = {"crm": config.crm.system, "erp": config.erp.system}
-    fields = {side: set(mapped_fields(system, entity_name)) for side, system in systems.items()}
+    fields = {side: tuple(f for f in mapped_fields(system, entity_name) if f in entity.field_by_name)
+              for side, system in systems.items()}
     result = ReconcileResult(entity_name)
     now = utcnow()
 
     with store.connect() as conn:
         rows = {side: _changed_rows(conn, entity, side, systems[side], result) for side in systems}
+        result.changed = sum(len(v) for v in rows.values())
         links: list[dict[str, Any]] = []
-        seen: list[dict[str, Any]] = []
-        for side, side_rows in rows.items():
-            for row in side_rows:
-                if row.is_echo:
-                    result.echoes += 1
-                    seen.append(_seen(entity_name, row, systems[side], now))
-        contributing = {side: [r for r in side_rows if not r.is_echo] for side, side_rows in rows.items()}
-        result.changed = sum(len(v) for v in contributing.values())
-
-        unlinked = {side: [r for r in side_rows if r.hub_id is None] for side, side_rows in contributing.items()}
+        own_creates: list[tuple[str, str, str]] = []  # (system, hub id, remote id) found by lookup
+        unlinked = {side: [r for r in side_rows if r.hub_id is None] for side, side_rows in rows.items()}
         if any(unlinked.values()):
-            _match(conn, entity, systems, unlinked, links, result)
+            _match(conn, entity, systems, unlinked, links, result, own_creates)
 
         by_hub: dict[str, dict[str, Row]] = defaultdict(dict)
-        for side, side_rows in contributing.items():
+        for side, side_rows in rows.items():
             for row in side_rows:
                 by_hub[row.hub_id][side] = row
         bases = _hub_rows(conn, entity_name, by_hub.keys())
+        shadows = {}
+        for side, system in systems.items():
+            resolver = _ReferenceResolver(conn, entity, system)
+            shadows[side] = {}
+            for hub_id, shadow in load_shadows(conn, entity, system, by_hub.keys()).items():
+                resolver.translate(shadow)  # a reference gone from the id map compares as None
+                shadows[side][hub_id] = shadow
 
     hub_writes: list[dict[str, Any]] = []
+    shadow_writes: list[dict[str, Any]] = []
     for hub_id, sides in by_hub.items():
         base = bases.get(hub_id)
-        merged, conflicts = _merge(config, entity, fields, base, sides)
+        side_bases = {side: shadows[side].get(hub_id) for side in sides}
+        merged, conflicts = _merge(config, entity, fields, base, sides, side_bases)
         for conflict in conflicts:
             result.conflicts.append({"hub_id": hub_id, **conflict})
         for side, row in sides.items():
-            seen.append(_seen(entity_name, row, systems[side], now))
+            shadow_writes.append(shadow_row(entity_name, hub_id, systems[side], row.staged, fields[side]))
         if base is None:
             result.created += 1
             hub_writes.append({"hub_id": hub_id, **merged, "created_at": now, "updated_at": now})
@@ -105,11 +116,15 @@ def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: 
             hub_writes.append({"hub_id": hub_id, **merged, "created_at": base["created_at"], "updated_at": now})
         else:
             result.unchanged += 1
+            if all(side_bases.get(side) is not None for side in sides):
+                result.echoes += 1
 
     with store.begin() as conn:
         store.upsert(conn, T["id_map"], links, ["entity", "system", "hub_id"])
         store.upsert(conn, hub(entity_name), hub_writes, ["hub_id"])
-        store.upsert(conn, T["sync_state"], _dedupe(seen), ["entity", "hub_id", "system"])
+        save_shadows(store, conn, shadow_writes)
+        for system, hub_id, remote_id in own_creates:
+            confirm_by_lookup(conn, entity_name, system, hub_id, remote_id, now)
         if result.conflicts:
             conn.execute(
                 T["conflicts"].insert(),
@@ -122,10 +137,11 @@ def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: 
 
 
 def _changed_rows(conn: sa.Connection, entity: Entity, side: str, system: str, result: ReconcileResult) -> list[Row]:
+    """Staging rows that differ from their shadow (or have none), minus those that must wait."""
     table = staging(side, entity.name)
-    id_map, state = T["id_map"], T["sync_state"]
+    id_map, shadows = T["id_map"], T["shadows"]
     query = (
-        sa.select(table, id_map.c.hub_id, state.c.last_pushed_hash)
+        sa.select(table, id_map.c.hub_id)
         .select_from(
             table.outerjoin(
                 id_map,
@@ -133,28 +149,35 @@ def _changed_rows(conn: sa.Connection, entity: Entity, side: str, system: str, r
                     id_map.c.entity == entity.name, id_map.c.system == system, id_map.c.remote_id == table.c.remote_id
                 ),
             ).outerjoin(
-                state,
-                sa.and_(state.c.entity == entity.name, state.c.system == system, state.c.hub_id == id_map.c.hub_id),
+                shadows,
+                sa.and_(
+                    shadows.c.entity == entity.name, shadows.c.system == system, shadows.c.hub_id == id_map.c.hub_id
+                ),
             )
         )
-        .where(sa.or_(state.c.last_seen_hash.is_(None), state.c.last_seen_hash != table.c.content_hash))
+        .where(sa.or_(shadows.c.shadow_hash.is_(None), shadows.c.shadow_hash != table.c.content_hash))
         .order_by(table.c.remote_id)
     )
     resolver = _ReferenceResolver(conn, entity, system)
+    field_names = entity.field_names
     rows = []
     for record in conn.execute(query).mappings():
-        values = {name: record[name] for name in entity.field_names}
-        for problem in resolver.translate(values):
-            result.unresolved_references.append(f"{side} {entity.name} {record['remote_id']}: {problem}")
+        staged = {name: record[name] for name in field_names}
+        values = dict(staged)
+        problems = resolver.translate(values)
+        if problems:
+            # Read again in the run that brings the parent: no hub value is set to nothing meanwhile.
+            result.unresolved_references.extend(f"{side} {entity.name} {record['remote_id']}: {p}" for p in problems)
+            continue
         rows.append(
             Row(
                 side=side,
                 remote_id=record["remote_id"],
                 values=values,
+                staged=staged,
                 content_hash=record["content_hash"],
                 updated_at=record["remote_updated_at"],
                 hub_id=record["hub_id"],
-                last_pushed_hash=record["last_pushed_hash"],
             )
         )
     return rows
@@ -166,12 +189,12 @@ class _ReferenceResolver:
     def __init__(self, conn: sa.Connection, entity: Entity, system: str):
         id_map = T["id_map"]
         self.maps: dict[str, dict[str, str]] = {}
-        for ref in entity.references:
+        self.references = entity.references
+        for ref in self.references:
             query = sa.select(id_map.c.remote_id, id_map.c.hub_id).where(
                 id_map.c.entity == ref.reference, id_map.c.system == system
             )
             self.maps[ref.name] = dict(conn.execute(query).tuples().all())
-        self.references = entity.references
 
     def translate(self, values: dict[str, Any]) -> list[str]:
         problems = []
@@ -207,6 +230,7 @@ def _match(
     unlinked: dict[str, list[Row]],
     links: list[dict[str, Any]],
     result: ReconcileResult,
+    own_creates: list[tuple[str, str, str]],
 ) -> None:
     now = utcnow()
 
@@ -225,12 +249,14 @@ def _match(
         if count:  # a pair of new records counts once
             result.matched[how] = result.matched.get(how, 0) + 1
 
-    # 1. Our own creates whose confirmation was lost (a crash between the call and the bookkeeping).
+    # 1. Our own creates whose answer was lost (timeout, dropped reply, a kill between the call and
+    #    the bookkeeping): the record they made is recognised, never created a second time.
     for side, side_rows in unlinked.items():
         for hub_id, payload in _unconfirmed_creates(conn, entity.name, systems[side]):
             for row in side_rows:
                 if row.hub_id is None and _holds(row.values, payload):
                     link(row, hub_id, "own_create")
+                    own_creates.append((systems[side], hub_id, row.remote_id))
                     break
 
     # 2. Pairs a person accepted from the review table.
@@ -279,10 +305,17 @@ def _match(
 
 
 def _holds(values: Mapping[str, Any], payload: Mapping[str, Any]) -> bool:
-    """Whether a record holds every value a create sent (a field sent empty may come back as the
-    system's default, so only the values sent count)."""
+    """Whether a record is the one a create made: it holds the values sent (a field sent empty may
+    come back as the system's default, so only the values sent count), allowing one field that a
+    person may have edited since, where enough fields were sent to still tell records apart."""
     sent = {k: v for k, v in payload.items() if v is not None}
-    return bool(sent) and to_json({k: values.get(k) for k in sent}) == to_json(sent)
+    if not sent:
+        return False
+    country = values.get("country") or sent.get("country")
+    differing = sum(
+        1 for k, v in sent.items() if to_json({k: values.get(k)}) != to_json({k: v}) and not equivalent(k, values.get(k), v, country)
+    )
+    return differing == 0 or (differing == 1 and len(sent) >= 4)
 
 
 def _unique_index(keys: tuple[str, ...], rows: Iterable[Row]) -> dict[tuple, Row | None]:
@@ -317,7 +350,7 @@ def _unconfirmed_creates(conn: sa.Connection, entity_name: str, system: str) -> 
         outbox.c.entity == entity_name,
         outbox.c.system == system,
         outbox.c.operation == "create",
-        outbox.c.status == "pending",
+        outbox.c.status.in_(UNCERTAIN),
     )
     return [(hub_id, json.loads(payload)["compare"]) for hub_id, payload in conn.execute(query).tuples()]
 
@@ -404,17 +437,30 @@ def _merge(
     fields: dict[str, set[str]],
     base: Mapping[str, Any] | None,
     sides: dict[str, Row],
+    side_bases: dict[str, Mapping[str, Any] | None],
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Three-way merge of the changed rows into the hub record `base`.
+
+    A side's base is its shadow; a record linked before shadows existed falls back to the hub's
+    value (the old two-way rule), a record seen for the first time has no base at all.
+    """
     merged: dict[str, Any] = {}
     conflicts: list[dict[str, Any]] = []
     country = next((row.values.get("country") for row in sides.values() if row.values.get("country")), None)
     for name in entity.field_names:
         before = base[name] if base is not None else None
-        changed = {
-            side: row.values.get(name)
-            for side, row in sides.items()
-            if name in fields[side] and (base is None or not equivalent(name, row.values.get(name), before, country))
-        }
+        changed = {}
+        for side, row in sides.items():
+            if name not in fields[side]:
+                continue
+            value = row.values.get(name)
+            if base is None:
+                changed[side] = value
+                continue
+            shadow = side_bases.get(side)
+            side_before = shadow.get(name) if shadow is not None else before
+            if not equivalent(name, value, side_before, country):
+                changed[side] = value
         if len(changed) == 2 and not equivalent(name, changed["crm"], changed["erp"], country):
             if base is None and None in changed.values():
                 # First sight of a matched pair: one side simply has no value yet.
@@ -451,21 +497,6 @@ def _winner(owner: Owner, sides: dict[str, Row]) -> str:
 
 
 # -- writing --------------------------------------------------------------------------------
-
-
-def _seen(entity_name: str, row: Row, system: str, now: Any) -> dict[str, Any]:
-    return {
-        "entity": entity_name,
-        "hub_id": row.hub_id,
-        "system": system,
-        "last_seen_hash": row.content_hash,
-        "last_seen_at": now,
-    }
-
-
-def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    unique = {(r["entity"], r["hub_id"], r["system"]): r for r in rows if r["hub_id"] is not None}
-    return list(unique.values())
 
 
 def _conflict_row(entity_name: str, conflict: dict[str, Any], run_id: str | None, now: Any) -> dict[str, Any]:
