@@ -117,7 +117,7 @@ def seed_emulator(emulator, sizes: dict[str, int], seed: int = 42) -> dict[str, 
 
 
 def serve_emulator(sizes: dict[str, int], pipe) -> None:
-    from ledgerbridge.emulators.economic import EconomicEmulator
+    from ledgerbridge.systems.economic.emulator import EconomicEmulator
 
     try:
         emulator = EconomicEmulator(app_secret_token=SECRET, agreement_grant_token=GRANT)
@@ -183,7 +183,7 @@ def run_ours(db_url: str, base_url: str, entities: list[str], options: dict, out
     try:
         import sqlalchemy as sa
 
-        from ledgerbridge.connectors.economic import EconomicConnector
+        from ledgerbridge.systems.economic.connector import EconomicConnector
         from ledgerbridge.store import HubStore, staging
         from ledgerbridge.sync.pull import pull
 

@@ -25,12 +25,11 @@ def config_path() -> Path:
 
 
 def default_config() -> SyncConfig:
-    from ledgerbridge.demo.run import ECONOMIC_PORT, WEBCRM_PORT, demo_config
+    from ledgerbridge.demo.run import DEFAULT_CRM, DEFAULT_ERP, demo_config
+    from ledgerbridge.systems import get
 
-    return parse_config(
-        demo_config(DEFAULT_WORKDIR, f"http://127.0.0.1:{WEBCRM_PORT}", f"http://127.0.0.1:{ECONOMIC_PORT}"),
-        "embedded default",
-    )
+    crm, erp = (f"http://127.0.0.1:{get(name).emulation.demo_port}" for name in (DEFAULT_CRM, DEFAULT_ERP))
+    return parse_config(demo_config(DEFAULT_WORKDIR, crm, erp), "embedded default")
 
 
 def connector_resource(system: SystemConfig):

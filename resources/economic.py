@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dagster import ConfigurableResource
 
-from ledgerbridge.connectors.economic import EconomicConnector
+from ledgerbridge.systems.economic.connector import EconomicConnector
 
 
 class EconomicResource(ConfigurableResource):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dagster import ConfigurableResource
 
-from ledgerbridge.connectors.webcrm import WebcrmConnector
+from ledgerbridge.systems.webcrm.connector import WebcrmConnector
 
 
 class WebcrmResource(ConfigurableResource):

@@ -56,8 +56,8 @@ def sqlite_store(tmp_path):
 # -- the two emulated systems and a configuration pointing at them ---------------------------
 
 from ledgerbridge.config import parse_config  # noqa: E402
-from ledgerbridge.emulators.economic import EconomicEmulator  # noqa: E402
-from ledgerbridge.emulators.webcrm import WebcrmEmulator  # noqa: E402
+from ledgerbridge.systems.economic.emulator import EconomicEmulator  # noqa: E402
+from ledgerbridge.systems.webcrm.emulator import WebcrmEmulator  # noqa: E402
 
 TEST_SECRETS = {
     "LB_TEST_WEBCRM_KEY": "test-webcrm-key",

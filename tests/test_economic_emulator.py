@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ledgerbridge.emulators.economic import EconomicEmulator
+from ledgerbridge.systems.economic.emulator import EconomicEmulator
 
 HEADERS = {"X-AppSecretToken": "test-app-secret", "X-AgreementGrantToken": "test-grant"}
 ERROR_KEYS = {"message", "errorCode", "developerHint", "httpStatusCode", "logId"}

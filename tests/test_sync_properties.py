@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TEST_SECRETS, make_config
-from ledgerbridge.emulators.economic import EconomicEmulator
-from ledgerbridge.emulators.webcrm import WebcrmEmulator
+from ledgerbridge.systems.economic.emulator import EconomicEmulator
+from ledgerbridge.systems.webcrm.emulator import WebcrmEmulator
 from ledgerbridge.matching.keys import equivalent
 from ledgerbridge.store import T, HubStore, staging
 from ledgerbridge.systems import mapped_fields

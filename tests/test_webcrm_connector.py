@@ -8,9 +8,11 @@ from decimal import Decimal
 import pytest
 
 from ledgerbridge.connectors.base import Connector, ConnectorError, FieldLimits, RecordRejected
-from ledgerbridge.connectors.webcrm import WebcrmConnector
-from ledgerbridge.emulators.webcrm import WebcrmEmulator
-from ledgerbridge.mapping import webcrm as mapping
+from ledgerbridge.systems.webcrm.connector import WebcrmConnector
+from ledgerbridge.systems.webcrm.emulator import WebcrmEmulator
+from ledgerbridge.systems.webcrm import mapping
+from ledgerbridge.systems.webcrm.contract import RESOURCES
+from ledgerbridge.systems.vocabulary import country_from_remote, country_to_remote
 
 API_KEY = "test-api-key"
 EPOCH_CURSOR = "1970-01-01T00:00:00.000Z"
@@ -262,17 +264,17 @@ def test_errors_carry_no_token(crm, emu):
 @pytest.mark.parametrize("text,code", [("Denmark", "DK"), ("Danmark", "DK"), ("Deutschland", "DE"),
                                         ("sweden", "SE"), ("Norge", "NO"), ("DEU", "DE"), ("Narnia", "Narnia")])
 def test_country_from_free_text(text, code):
-    assert mapping.country_from_remote(text) == code
+    assert country_from_remote(text) == code
 
 
 def test_country_to_remote_round_trips_every_code():
     import pycountry
 
     for country in pycountry.countries:
-        name = mapping.country_to_remote(country.alpha_2)
+        name = country_to_remote(country.alpha_2)
         assert len(name) <= 50
-        assert mapping.country_from_remote(name) == country.alpha_2
-    assert mapping.country_to_remote("XX") == "XX"
+        assert country_from_remote(name) == country.alpha_2
+    assert country_to_remote("XX") == "XX"
 
 
 def test_person_name_and_timestamps():
@@ -294,7 +296,7 @@ INVOICE = {
 
 
 def stamp(emu, resource, id):
-    return emu.get_raw(resource, id)[mapping.RESOURCES[resource] + "UpdatedAt"]
+    return emu.get_raw(resource, id)[RESOURCES[resource] + "UpdatedAt"]
 
 
 def test_invoice_round_trip(crm, emu):

@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 import requests
 
-from ledgerbridge.emulators.webcrm import WebcrmEmulator
-from ledgerbridge.mapping.webcrm import DTO_FIELDS, FIND_BY_DATES, POST_RETURNS_ID, RESOURCES, WRITE_DTO_FIELDS
+from ledgerbridge.systems.webcrm.emulator import WebcrmEmulator
+from ledgerbridge.systems.webcrm.contract import DTO_FIELDS, FIND_BY_DATES, POST_RETURNS_ID, RESOURCES, WRITE_DTO_FIELDS
 
 SPEC_PATH = Path("/work/shared/contracts/webcrm/swagger.json")
 if not SPEC_PATH.exists():  # the contract lives outside the repo; also look next to the checkout

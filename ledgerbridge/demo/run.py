@@ -1,5 +1,6 @@
-"""`ledgerbridge demo`: emulated webCRM and e-conomic, seeded once, synced, summarised.
+"""`ledgerbridge demo [--crm webcrm] [--erp economic]`: two emulated systems, seeded once, synced, summarised.
 
+The pair comes from the registry: any registered system with an emulator can play its role.
 Everything lives in one working directory (emulator state, hub database, Dagster home, the
 generated configuration), so a second run in the same place reuses it: the emulators come back
 with the data the first run left, the sync finds nothing new, and nothing is written.
@@ -12,45 +13,61 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 from faker import Faker
 
-from ledgerbridge.config import load_config
+from ledgerbridge.config import ConfigError, load_config
 from ledgerbridge.demo.data import generate, invoices_for, person, products
-from ledgerbridge.emulators.economic import EconomicEmulator
-from ledgerbridge.emulators.webcrm import WebcrmEmulator
+from ledgerbridge.emulators.base import Emulator
 from ledgerbridge.store import HubStore
 from ledgerbridge.sync.engine import EntitySummary, SyncEngine
-from ledgerbridge.systems import build_connector
+from ledgerbridge.systems import build_connector, get
+from ledgerbridge.systems.base import PAYMENT_SHARES, System
 
-# The emulators' own credentials, exported for the demo only; real installations set these.
-DEMO_SECRETS = {
-    "WEBCRM_API_KEY": "demo-webcrm-api-key",
-    "ECONOMIC_APP_SECRET_TOKEN": "demo-app-secret",
-    "ECONOMIC_AGREEMENT_GRANT_TOKEN": "demo-agreement-grant",
-}
-WEBCRM_PORT = 18801
-ECONOMIC_PORT = 18802
+DEFAULT_CRM, DEFAULT_ERP = "webcrm", "economic"
 
 
-def demo_config(workdir: Path, webcrm_url: str, economic_url: str) -> dict[str, Any]:
+def demo_system(name: str, role: str) -> System:
+    system = get(name)
+    if role not in system.roles:
+        raise ConfigError(f"demo --{role} {name}: {system.label} cannot be the {role} (it is a {'/'.join(sorted(system.roles))})")
+    if system.emulation is None:
+        raise ConfigError(f"demo --{role} {name}: {system.label} has no emulator")
+    return system
+
+
+def demo_secrets(system: System) -> dict[str, str]:
+    """Environment variable -> value of the system's demo credentials."""
+    return dict(system.emulation.demo_secrets.values())
+
+
+def system_section(system: System, base_url: str) -> dict[str, Any]:
+    section: dict[str, Any] = {
+        "system": system.name,
+        "base_url": base_url,
+        "secrets": {name: env for name, (env, _) in system.emulation.demo_secrets.items()},
+    }
+    if system.emulation.demo_options:
+        section["options"] = dict(system.emulation.demo_options)
+    return section
+
+
+# The default pair's demo credentials (environment variable -> value), for `ledgerbridge serve`'s demo.
+DEMO_SECRETS = {**dict(get(DEFAULT_CRM).emulation.demo_secrets.values()),
+                **dict(get(DEFAULT_ERP).emulation.demo_secrets.values())}
+
+
+def demo_config(workdir: Path, crm_url: str, erp_url: str, crm: str = DEFAULT_CRM, erp: str = DEFAULT_ERP) -> dict[str, Any]:
     return {
-        "crm": {"system": "webcrm", "base_url": webcrm_url, "secrets": {"api_key": "WEBCRM_API_KEY"}},
-        "erp": {
-            "system": "economic",
-            "base_url": economic_url,
-            "secrets": {
-                "app_secret_token": "ECONOMIC_APP_SECRET_TOKEN",
-                "agreement_grant_token": "ECONOMIC_AGREEMENT_GRANT_TOKEN",
-            },
-        },
+        "crm": system_section(get(crm), crm_url),
+        "erp": system_section(get(erp), erp_url),
         "hub": {"url": f"sqlite:///{(workdir / 'hub.db').resolve()}"},
         "entities": {
             "debtors": {
@@ -71,32 +88,34 @@ def demo_config(workdir: Path, webcrm_url: str, economic_url: str) -> dict[str, 
     }
 
 
+def start_emulator(system: System, state_file: Path | None, port: int) -> Emulator:
+    secrets = {name: value for name, (_, value) in system.emulation.demo_secrets.items()}
+    return system.emulation.start(secrets, state_file, port)
+
+
 @contextlib.contextmanager
-def emulators(workdir: Path, companies: int) -> Iterator[tuple[WebcrmEmulator, EconomicEmulator, bool]]:
-    webcrm_state, economic_state = workdir / "webcrm.json", workdir / "economic.json"
-    fresh = not (webcrm_state.exists() and economic_state.exists())
-    webcrm = WebcrmEmulator(webcrm_state, api_keys=(DEMO_SECRETS["WEBCRM_API_KEY"],), port=_free(WEBCRM_PORT))
-    economic = EconomicEmulator(
-        economic_state,
-        app_secret_token=DEMO_SECRETS["ECONOMIC_APP_SECRET_TOKEN"],
-        agreement_grant_token=DEMO_SECRETS["ECONOMIC_AGREEMENT_GRANT_TOKEN"],
-        port=_free(ECONOMIC_PORT),
-    )
+def emulators(workdir: Path, companies: int, crm: str = DEFAULT_CRM,
+              erp: str = DEFAULT_ERP) -> Iterator[tuple[Emulator, Emulator, bool]]:
+    crm_system, erp_system = demo_system(crm, "crm"), demo_system(erp, "erp")
+    crm_state, erp_state = workdir / f"{crm}.json", workdir / f"{erp}.json"
+    fresh = not (crm_state.exists() and erp_state.exists())
+    crm_emulator = start_emulator(crm_system, crm_state, _free(crm_system.emulation.demo_port))
+    erp_emulator = start_emulator(erp_system, erp_state, _free(erp_system.emulation.demo_port))
     if fresh:
-        seed(webcrm, economic, companies)
-    webcrm.start()
-    economic.start()
+        seed(SeedTarget(crm_system, crm_emulator), SeedTarget(erp_system, erp_emulator), companies)
+    crm_emulator.start()
+    erp_emulator.start()
     try:
-        yield webcrm, economic, fresh
+        yield crm_emulator, erp_emulator, fresh
     finally:
-        webcrm.stop()
-        economic.stop()
+        crm_emulator.stop()
+        erp_emulator.stop()
 
 
 def _free(preferred: int) -> int:
     """The preferred port when it is free (stable URLs for the UI), else any free port."""
-    import socket
-
+    if not preferred:
+        return 0
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", preferred))
@@ -105,49 +124,73 @@ def _free(preferred: int) -> int:
             return 0
 
 
-def seed(webcrm: WebcrmEmulator, economic: EconomicEmulator, companies: int, seed_value: int = 7) -> None:
+class SeedTarget:
+    """One side of the demo's seed: a system's emulator, or nothing (ids are made up), for
+    `ledgerbridge emulate`, which fills one system alone."""
+
+    def __init__(self, system: System | None = None, emulator: Emulator | None = None):
+        self.system, self.emulator = system, emulator
+        self._made_up = 0
+
+    def seed(self, entity: str, records: list[dict[str, Any]]) -> list[str]:
+        if self.system is None:
+            self._made_up += len(records)
+            return [str(self._made_up - len(records) + i + 1) for i in range(len(records))]
+        supported = self.system.entities.get(entity)
+        if supported is None:
+            return ["" for _ in records]
+        return self.system.emulation.seed(self.emulator, entity, records)
+
+
+def seed(crm: SeedTarget, erp: SeedTarget, companies: int, seed_value: int = 7) -> None:
+    """Fill both sides with the demo's companies, people, products, invoices and payments, in
+    each system's own shape (the system's seed hook). Drawn in one fixed order, so a seed value
+    always gives the same data."""
     rng = random.Random(seed_value)
     fake = Faker("da_DK")
     fake.seed_instance(seed_value)
     data = generate(companies, seed_value)
-    erp_only = economic.seed("debtors", data.erp_only)
-    paired = economic.seed("debtors", [erp for _, erp, _ in data.pairs])
+    erp_only = erp.seed("debtors", data.erp_only)
+    paired = erp.seed("debtors", [erp_values for _, erp_values, _ in data.pairs])
     crm_pairs = []
-    for (crm, _, how), number in zip(data.pairs, paired):
-        crm_pairs.append({**crm, "number": number} if how == "number" else crm)
+    for (crm_values, _, how), number in zip(data.pairs, paired):
+        crm_pairs.append({**crm_values, "number": number} if how == "number" else crm_values)
     crm_companies = crm_pairs + data.crm_only + [values for values, _ in data.broken]
-    organisation_ids = webcrm.seed("debtors", crm_companies)
+    organisation_ids = crm.seed("debtors", crm_companies)
 
     # Contact persons: the CRM knows most, the ERP a few, some of them the same person (same e-mail).
     people_by_organisation: dict[str, list[dict[str, Any]]] = {}
     for organisation_id, values in zip(organisation_ids, crm_companies):
         people_by_organisation[organisation_id] = [person(fake, values["name"], rng) for _ in range(rng.randint(0, 2))]
     erp_people = []
-    for number, organisation_id, (crm, _, _) in zip(paired, organisation_ids, data.pairs):
+    for number, organisation_id, (crm_values, _, _) in zip(paired, organisation_ids, data.pairs):
         known = people_by_organisation[organisation_id]
-        erp_people.append({"debtor_id": number, **(known[0] if known else person(fake, crm["name"], rng))})
-    webcrm.seed("contacts", [{"debtor_id": o, **p} for o, people in people_by_organisation.items() for p in people])
-    economic.seed("contacts", [{k: v for k, v in p.items() if k != "title"} for p in erp_people])
+        erp_people.append({"debtor_id": number, **(known[0] if known else person(fake, crm_values["name"], rng))})
+    crm.seed("contacts", [{"debtor_id": o, **p} for o, people in people_by_organisation.items() for p in people])
+    erp.seed("contacts", [{k: v for k, v in p.items() if k != "title"} for p in erp_people])
 
     # Products, booked invoices with lines, and payments (some in full, some in part).
-    economic.seed("items", products())
-    invoice_numbers = economic.seed("invoices", invoices_for(erp_only + paired, rng))
-    booked = {str(i["bookedInvoiceNumber"]): i for i in economic.all_raw("invoices/booked")}
+    erp.seed("items", products())
+    invoice_numbers = erp.seed("invoices", invoices_for(erp_only + paired, rng))
+    payments = []
     for number in invoice_numbers:
-        gross = Decimal(str(booked[number]["grossAmount"]))
         roll = rng.random()
         if roll < 0.5:
-            economic.register_payment(int(number), gross)
+            payments.append({"invoice_id": number, "share": PAYMENT_SHARES[0]})
         elif roll < 0.7:
-            economic.register_payment(int(number), (gross / 2).quantize(Decimal("0.01")))
+            payments.append({"invoice_id": number, "share": PAYMENT_SHARES[1]})
+    erp.seed("payments", payments)
 
 
-def run_demo(workdir: Path, *, companies: int = 300, as_json: bool = False, ui: bool = False) -> int:
+def run_demo(workdir: Path, *, companies: int = 300, as_json: bool = False, ui: bool = False,
+             crm: str = DEFAULT_CRM, erp: str = DEFAULT_ERP) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
-    os.environ.update({k: os.environ.get(k, v) for k, v in DEMO_SECRETS.items()})
-    with emulators(workdir, companies) as (webcrm, economic, fresh):
+    for system in (demo_system(crm, "crm"), demo_system(erp, "erp")):
+        os.environ.update({k: os.environ.get(k, v) for k, v in demo_secrets(system).items()})
+    with emulators(workdir, companies, crm, erp) as (crm_emulator, erp_emulator, fresh):
         config_path = workdir / "config.yaml"
-        config_path.write_text(yaml.safe_dump(demo_config(workdir, webcrm.base_url, economic.base_url), sort_keys=False))
+        config = demo_config(workdir, crm_emulator.base_url, erp_emulator.base_url, crm, erp)
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         config = load_config(config_path)
         store = HubStore(config.hub.resolved_url(""))
         store.create_all()

@@ -1,10 +1,11 @@
-"""Change probes: "has anything changed since the pull cursor?" for systems without webhooks.
+"""Change probes: "has anything changed since the pull cursor?" for entities without webhooks.
 
 A probe reads one small page of the same incremental query the pull uses (webCRM
 FindByUpdateDates from the cursor, e-conomic `filter=lastUpdated$gt:` / `bookedInvoiceNumber$gt:`)
 and answers with a marker of the newest change after the cursor, or None. One API call per probe.
-Entities a system cannot ask this cheaply (e-conomic contacts and payments have no change stamp)
-are not probed: the schedules and the nightly full reconcile cover them.
+Which entities a system can probe this cheaply is its package's declaration
+(`EntitySupport.probe`); the others (e-conomic contacts and payments have no change stamp) get a
+schedule by default (ledgerbridge.systems.triggers).
 """
 
 from __future__ import annotations
@@ -12,16 +13,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from ledgerbridge.connectors.base import Connector
+from ledgerbridge.systems import get
 
-PROBEABLE = {
-    "webcrm": frozenset({"debtors", "contacts", "items"}),
-    "economic": frozenset({"debtors", "items", "invoices"}),
-}
 PAGE = 10  # a few records: webCRM's start is inclusive, so the record at the cursor comes back
 
 
 def probeable(system: str, entity: str) -> bool:
-    return entity in PROBEABLE.get(system, ())
+    return get(system).probeable(entity)
 
 
 def _instant(cursor: str) -> datetime | None:
@@ -33,6 +31,13 @@ def _instant(cursor: str) -> datetime | None:
 
 def probe(connector: Connector, entity: str, cursor: str) -> str | None:
     """The newest change after `cursor` (its stamp, or the highest id), or None when there is none."""
+    own = get(connector.system).probe
+    if own is not None:
+        return own(connector, entity, cursor)
+    return probe_first_page(connector, entity, cursor)
+
+
+def probe_first_page(connector: Connector, entity: str, cursor: str) -> str | None:
     chunks = connector.iter_changed(entity, cursor, chunk_size=PAGE)
     try:
         chunk = next(iter(chunks), None)

@@ -1,17 +1,26 @@
 """The webhook receiver: a small ASGI app that checks who is calling and appends to the inbox.
 
-    POST /hooks/webcrm/{entity}?token=...   webCRM (unsigned: shared token in the registered URL)
-    POST /hooks/economic                    e-conomic (X-Economic-Signature, HMAC-SHA256)
+One route per registered system with webhooks, as its package declares (System.webhooks):
+
+    POST /hooks/<system>/{entity}   systems whose deliveries do not name the entity (webCRM)
+    POST /hooks/<system>            systems whose events do (e-conomic)
     GET  /healthz
 
-Answers: 202 accepted (with the inbox id), 401 no credential, 403 wrong credential, 404 unknown
-system/entity or webhooks not configured, 413 body over the limit, 400 not a JSON object, 503 the
-inbox could not be written (the sender should retry). Errors are JSON {"error": ..., "detail": ...}.
-The receiver does no sync work: an accepted event is one INSERT, and the inbox sensor does the rest.
+The system's package verifies the call (token, signature) and parses it; the receiver only reads
+the body within its limit, refuses what does not verify, and stores the event. Replays: an event
+whose key (the sender's event id, else a hash of the body) is in the inbox already is not stored
+again; the answer is 200 with "duplicate": true, so a sender retrying after a lost answer stops.
+
+Answers: 202 accepted (with the inbox id), 200 duplicate, 401 no credential, 403 wrong credential,
+404 unknown system/entity or webhooks not configured, 413 body over the limit, 400 not a JSON
+object, 503 the inbox could not be written (the sender should retry). Errors are JSON {"error": ...,
+"detail": ...}. The receiver does no sync work: an accepted event is one INSERT, and the inbox
+sensor does the rest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -27,8 +36,9 @@ from starlette.routing import Route
 from ledgerbridge.config import SyncConfig
 from ledgerbridge.model import ENTITIES
 from ledgerbridge.store import T, HubStore, utcnow
-from ledgerbridge.webhooks.signatures import SignatureInvalid, SignatureMissing, verify_economic, verify_token
-from ledgerbridge.webhooks.systems import ECONOMIC_KINDS, webhook_secret
+from ledgerbridge.systems import systems
+from ledgerbridge.systems.base import SignatureInvalid, SignatureMissing, WebhookCall, WebhookEvent
+from ledgerbridge.webhooks.systems import webhook_secret
 
 log = logging.getLogger("ledgerbridge.webhooks")
 
@@ -71,41 +81,49 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def append_event(store: HubStore, system: str, entity: str | None, event: str | None, remote_id: str | None,
-                 payload: str) -> int:
-    with store.begin() as conn:
-        result = conn.execute(
-            sa.insert(T["inbox"]).values(system=system, entity=entity, event=event, remote_id=remote_id,
-                                         payload=payload, received_at=utcnow())
-        )
-        return int(result.inserted_primary_key[0])
+class Duplicate(Exception):
+    def __init__(self, inbox_id: int | None):
+        super().__init__("event seen before")
+        self.inbox_id = inbox_id
 
 
-def parse_webcrm(payload: dict[str, Any]) -> tuple[str | None, str | None]:
-    event, remote_id = payload.get("EventType"), payload.get("Id")
-    return (str(event)[:80] if event else None), (str(remote_id) if remote_id not in (None, "") else None)
+def event_key(system: str, event: WebhookEvent, body: bytes) -> str:
+    """What makes an event unique: the sender's id for it, else the exact body."""
+    if event.event_id:
+        return f"{system}:id:{event.event_id}"[:250]
+    return f"{system}:sha256:{hashlib.sha256(body).hexdigest()}"
 
 
-def parse_economic(payload: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
-    event = str(payload.get("eventType") or "")
-    kind = event.split(".", 1)[0]
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    number = data.get("customerNumber", data.get("productNumber"))
-    return ECONOMIC_KINDS.get(kind), (event[:80] or None), (str(number) if number is not None else None)
+def append_event(store: HubStore, system: str, event: WebhookEvent, payload: str, key: str) -> int:
+    inbox = T["inbox"]
+    try:
+        with store.begin() as conn:
+            result = conn.execute(
+                sa.insert(inbox).values(system=system, entity=event.entity, event=event.event,
+                                        remote_id=event.remote_id, payload=payload, received_at=utcnow(),
+                                        event_key=key)
+            )
+            return int(result.inserted_primary_key[0])
+    except sa.exc.IntegrityError:
+        with store.connect() as conn:
+            seen = conn.execute(sa.select(inbox.c.id).where(inbox.c.event_key == key)).scalar()
+        if seen is None:
+            raise  # another constraint: not a replay
+        raise Duplicate(seen) from None
 
 
 def create_app(store: HubStore, settings: ReceiverSettings) -> Starlette:
+    hooked = {name: system.webhooks for name, system in systems().items() if system.webhooks is not None}
+
     async def receive(request: Request, system: str, entity: str | None) -> JSONResponse:
         secret = settings.secrets.get(system)
         if secret is None:
             return problem(404, "not_configured", f"webhooks from {system} are not configured on this receiver")
+        hooks = hooked[system]
         try:
-            if system == "webcrm":
-                verify_token(request.query_params.get("token") or request.headers.get("x-ledgerbridge-token"), secret)
             body = await read_body(request, settings.max_body_bytes)
-            if system == "economic":
-                verify_economic(request.headers.get("x-economic-signature"), body, secret,
-                                tolerance=settings.tolerance_seconds)
+            call = WebhookCall(headers=request.headers, query=request.query_params, body=body, entity=entity)
+            hooks.verify(call, secret, tolerance=settings.tolerance_seconds)
         except SignatureMissing as exc:
             log.warning("webhook %s: refused an unsigned call from %s: %s", system, _client(request), exc)
             return problem(401, "unauthenticated", str(exc))
@@ -123,35 +141,38 @@ def create_app(store: HubStore, settings: ReceiverSettings) -> Starlette:
         if not isinstance(payload, dict):
             log.warning("webhook %s: JSON body is a %s, not an object", system, type(payload).__name__)
             return problem(400, "malformed_json", "the body must be a JSON object")
-        if system == "webcrm":
-            event, remote_id = parse_webcrm(payload)
-        else:
-            entity, event, remote_id = parse_economic(payload)
+        event = hooks.parse(call, payload)
         try:
-            inbox_id = await run_in_threadpool(append_event, store, system, entity, event, remote_id,
-                                               body.decode("utf-8", "replace"))
+            inbox_id = await run_in_threadpool(append_event, store, system, event, body.decode("utf-8", "replace"),
+                                               event_key(system, event, body))
+        except Duplicate as seen:
+            log.warning("webhook %s: a replayed event (inbox id %s) was dropped", system, seen.inbox_id)
+            return JSONResponse({"accepted": True, "duplicate": True, "inbox_id": seen.inbox_id}, status_code=200)
         except Exception:  # noqa: BLE001 - the sender retries; we must answer, not crash
             log.exception("webhook %s: could not write the inbox", system)
             return problem(503, "inbox_unavailable", "the event could not be stored; retry later")
-        return JSONResponse({"accepted": True, "inbox_id": inbox_id, "entity": entity, "event": event}, status_code=202)
+        return JSONResponse({"accepted": True, "inbox_id": inbox_id, "entity": event.entity, "event": event.event},
+                            status_code=202)
 
-    async def webcrm(request: Request) -> JSONResponse:
-        entity = request.path_params["entity"]
-        if entity not in ENTITIES:
-            return problem(404, "unknown_entity", f"{entity!r} is not an entity; known: {', '.join(ENTITIES)}")
-        return await _guarded(receive, request, "webcrm", entity)
+    def route(name: str, entity_in_path: bool) -> Route:
+        async def with_entity(request: Request) -> JSONResponse:
+            entity = request.path_params["entity"]
+            if entity not in ENTITIES:
+                return problem(404, "unknown_entity", f"{entity!r} is not an entity; known: {', '.join(ENTITIES)}")
+            return await _guarded(receive, request, name, entity)
 
-    async def economic(request: Request) -> JSONResponse:
-        return await _guarded(receive, request, "economic", None)
+        async def without_entity(request: Request) -> JSONResponse:
+            return await _guarded(receive, request, name, None)
+
+        if entity_in_path:
+            return Route(f"/hooks/{name}/{{entity}}", with_entity, methods=["POST"])
+        return Route(f"/hooks/{name}", without_entity, methods=["POST"])
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "systems": sorted(settings.secrets)})
 
-    return Starlette(routes=[
-        Route("/hooks/webcrm/{entity}", webcrm, methods=["POST"]),
-        Route("/hooks/economic", economic, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-    ])
+    routes = [route(name, hooks.entity_in_path) for name, hooks in hooked.items()]
+    return Starlette(routes=[*routes, Route("/healthz", healthz, methods=["GET"])])
 
 
 async def _guarded(handler: Any, request: Request, system: str, entity: str | None) -> JSONResponse:

@@ -38,9 +38,9 @@ from urllib.parse import quote
 
 import requests
 
-from ledgerbridge.connectors.base import Chunk, FieldLimits, RecordRejected, RemoteRecord
+from ledgerbridge.connectors.base import Chunk, FieldLimits, RecordGone, RecordRejected, RemoteRecord, WriteGuard
 from ledgerbridge.connectors.http import HttpClient
-from ledgerbridge.mapping import economic as mapping
+from ledgerbridge.systems.economic import mapping
 
 ENTITIES = ("debtors", "contacts", "items", "invoices", "invoice_lines", "payments")
 MAX_PAGE_SIZE = 1000
@@ -146,13 +146,15 @@ class EconomicConnector:
         record = self._write("POST", path, payload, entity=entity, what=f"create {entity} {values.get('number') or ''}".strip())
         return mapping.from_remote(entity, record)
 
-    def update(self, entity: str, remote_id: str, values: dict[str, Any]) -> RemoteRecord:
+    def update(self, entity: str, remote_id: str, values: dict[str, Any], *, guard: WriteGuard | None = None) -> RemoteRecord:
         if entity not in ("debtors", "items", "contacts"):
             raise KeyError(f"economic: cannot update {entity}")
         path = self._path(entity, remote_id)
         current = self._get_json(path, what=f"get {entity} {remote_id}")
         if current is None:
-            raise RecordRejected(f"economic: update {entity} {remote_id}: the record does not exist", status=404)
+            raise RecordGone(f"economic: update {entity} {remote_id}: the record does not exist (deleted in economic)", status=404)
+        if guard is not None:
+            guard(mapping.from_remote(entity, current))
         merged = {**mapping.from_remote(entity, current).values, **values}
         payload = {k: v for k, v in current.items() if k not in mapping.remote_top_keys(entity)}
         payload.update(mapping.to_remote(entity, merged))

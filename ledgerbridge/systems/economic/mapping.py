@@ -5,8 +5,9 @@ Source: the e-conomic REST documentation (/work/shared/contracts/economic). Choi
 - debtors <-> /customers. `vat_number` goes to `corporateIdentificationNumber` (max 40, every
   agreement: CVR in Denmark), not `vatNumber`, which e-conomic only offers to SE/UK/DE/PL/FI agreements.
   `street` + `house_number` are joined into the single `address` line (and split on the way back).
-  `country` is free text (max 50) in e-conomic: ISO alpha-2 <-> English name via pycountry; a value
-  pycountry does not know passes unchanged, so the quality gate can flag it.
+  `country` is free text (max 50) in e-conomic: the shared country translation (vocabulary.py) writes
+  the English name and reads names in the users' languages; an unknown name passes unchanged, so the
+  quality gate can flag it.
   `vatZone` is required on create and not in the model: new customers get DEFAULT_VAT_ZONE.
 - contacts <-> /customers/:customerNumber/contacts. e-conomic contacts have no mobile and no title:
   those model fields are not mapped. remote_id is "<customerNumber>/<customerContactNumber>" because
@@ -25,85 +26,33 @@ Booleans are only present when true (e-conomic omits false booleans).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-
 from ledgerbridge.connectors.base import FieldLimits, RemoteRecord
-from ledgerbridge.mapping.address import join_street, split_street
-from ledgerbridge.mapping.countries import country_code, country_name
+from ledgerbridge.systems.address import join_street, split_street
+from ledgerbridge.systems.vocabulary import (
+    DATE, FLAG, Field, as_is, country, get_path, money, number, parse_timestamp, set_path, text,
+)
 
 DEFAULT_VAT_ZONE = 1  # "Domestic": e-conomic requires a vat zone on create, the model has none
 DEFAULT_LAYOUT = 1  # required on draft invoices, not in the model
 
-
-# -- value converters (model -> remote, remote -> model) ---------------------------------------
-
-def _int_or_keep(value: Any) -> Any:
-    """Numbers e-conomic stores as integers; a non-numeric value passes so the API rejects it by name."""
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return value
+# e-conomic writes "nothing" by leaving the property out (it rejects nulls): converters give None.
+TEXT = text()
+INT = number()
+MONEY = money()
+COUNTRY = country()
 
 
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _money_out(value: Any) -> Any:
-    return float(value) if isinstance(value, Decimal) else value
-
-
-def _money_in(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
-def _date_out(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
-
-
-def _date_in(value: Any) -> date | None:
-    return date.fromisoformat(value[:10]) if value else None
-
-
-def country_to_remote(code: Any) -> Any:
-    if not isinstance(code, str):
-        return code
-    found = country_name(code.strip().upper()) if len(code.strip()) == 2 else None
-    return found if found else code
-
-
-def country_from_remote(name: Any) -> Any:
-    if not isinstance(name, str) or not name.strip():
-        return name or None
-    return country_code(name.strip()) or name  # unknown: keep it, the quality gate names it
-
-
-@dataclass(frozen=True)
-class F:
-    """One model field <-> one remote property (dotted path into nested objects)."""
-
-    model: str
-    remote: str
-    out: Callable[[Any], Any] | None = None
-    back: Callable[[Any], Any] | None = None
-    max_length: int | None = None  # e-conomic's limit, for limits()
-
-
-INT = dict(out=_int_or_keep, back=_str)
-MONEY = dict(out=_money_out, back=_money_in)
-DATE = dict(out=_date_out, back=_date_in)
-BOOL = dict(out=lambda v: True if v else None, back=lambda v: bool(v))
+def F(model: str, remote: str, convert=TEXT, *, max_length: int | None = None) -> Field:
+    return Field(model, remote, convert, max_length=max_length)
 
 
 @dataclass(frozen=True)
 class Spec:
-    fields: tuple[F, ...]
+    fields: tuple[Field, ...]
     required: tuple[str, ...] = ()  # model fields e-conomic requires on create
     extra_limits: tuple[tuple[str, int], ...] = ()  # limits of fields mapped by hand (address)
     extra_fields: tuple[str, ...] = ()  # model fields mapped by hand
@@ -112,19 +61,19 @@ class Spec:
 SPECS: dict[str, Spec] = {
     "debtors": Spec(
         fields=(
-            F("number", "customerNumber", max_length=9, **INT),  # integer 1..999999999
+            F("number", "customerNumber", INT, max_length=9),  # integer 1..999999999
             F("name", "name", max_length=255),
             F("postcode", "zip", max_length=30),
             F("city", "city", max_length=50),
-            F("country", "country", country_to_remote, country_from_remote, max_length=50),
+            F("country", "country", COUNTRY, max_length=50),
             F("vat_number", "corporateIdentificationNumber", max_length=40),
             F("email", "email", max_length=255),
             F("phone", "telephoneAndFaxNumber", max_length=255),
             F("website", "website", max_length=255),
             F("currency", "currency", max_length=3),
-            F("payment_terms", "paymentTerms.paymentTermsNumber", **INT),
-            F("customer_group", "customerGroup.customerGroupNumber", **INT),
-            F("barred", "barred", **BOOL),
+            F("payment_terms", "paymentTerms.paymentTermsNumber", INT),
+            F("customer_group", "customerGroup.customerGroupNumber", INT),
+            F("barred", "barred", FLAG),
         ),
         required=("name", "currency", "payment_terms", "customer_group"),
         # address is one line of 510: leave the model's 30 to the house number, one for the space
@@ -133,7 +82,7 @@ SPECS: dict[str, Spec] = {
     ),
     "contacts": Spec(
         fields=(
-            F("debtor_id", "customer.customerNumber", **INT),
+            F("debtor_id", "customer.customerNumber", INT),
             F("name", "name", max_length=255),
             F("email", "email", max_length=255),
             F("phone", "phone", max_length=50),
@@ -145,26 +94,26 @@ SPECS: dict[str, Spec] = {
             F("number", "productNumber", max_length=25),
             F("name", "name", max_length=300),
             F("description", "description", max_length=500),
-            F("unit", "unit.unitNumber", **INT),
-            F("unit_price", "salesPrice", **MONEY),
-            F("cost_price", "costPrice", **MONEY),
+            F("unit", "unit.unitNumber", INT),
+            F("unit_price", "salesPrice", MONEY),
+            F("cost_price", "costPrice", MONEY),
             F("ean", "barCode", max_length=50),
-            F("product_group", "productGroup.productGroupNumber", **INT),
-            F("barred", "barred", **BOOL),
+            F("product_group", "productGroup.productGroupNumber", INT),
+            F("barred", "barred", FLAG),
         ),
         required=("number", "name", "product_group"),
     ),
     "invoices": Spec(
         fields=(
-            F("number", "bookedInvoiceNumber", **INT),
-            F("debtor_id", "customer.customerNumber", **INT),
-            F("invoice_date", "date", **DATE),
-            F("due_date", "dueDate", **DATE),
+            F("number", "bookedInvoiceNumber", INT),
+            F("debtor_id", "customer.customerNumber", INT),
+            F("invoice_date", "date", DATE),
+            F("due_date", "dueDate", DATE),
             F("currency", "currency", max_length=3),
-            F("net_amount", "netAmount", **MONEY),
-            F("vat_amount", "vatAmount", **MONEY),
-            F("gross_amount", "grossAmount", **MONEY),
-            F("remainder", "remainder", **MONEY),
+            F("net_amount", "netAmount", MONEY),
+            F("vat_amount", "vatAmount", MONEY),
+            F("gross_amount", "grossAmount", MONEY),
+            F("remainder", "remainder", MONEY),
             F("heading", "notes.heading", max_length=250),
         ),
         required=("debtor_id", "invoice_date", "currency"),
@@ -172,42 +121,19 @@ SPECS: dict[str, Spec] = {
     ),
     "invoice_lines": Spec(
         fields=(
-            F("line_number", "lineNumber", back=lambda v: v),
+            F("line_number", "lineNumber", as_is()),
             F("item_id", "product.productNumber", max_length=25),
             F("description", "description", max_length=2500),
-            F("quantity", "quantity", **MONEY),
-            F("unit_price", "unitNetPrice", **MONEY),
-            F("discount_percentage", "discountPercentage", **MONEY),
-            F("net_amount", "totalNetAmount", **MONEY),
+            F("quantity", "quantity", MONEY),
+            F("unit_price", "unitNetPrice", MONEY),
+            F("discount_percentage", "discountPercentage", MONEY),
+            F("net_amount", "totalNetAmount", MONEY),
         ),
         required=("invoice_id", "line_number"),
         extra_fields=("invoice_id",),
     ),
     "payments": Spec(fields=(), extra_fields=("invoice_id", "debtor_id", "payment_date", "amount", "currency")),
 }
-
-
-# -- dotted paths ----------------------------------------------------------------------------
-
-def get_path(record: dict[str, Any], path: str) -> Any:
-    value: Any = record
-    for part in _path_parts(path):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
-@lru_cache(maxsize=1024)
-def _path_parts(path: str) -> tuple[str, ...]:
-    return tuple(path.split("."))  # split once per path, not once per record and field
-
-
-def set_path(record: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    for part in parents:
-        record = record.setdefault(part, {})
-    record[last] = value
 
 
 def _spec(entity: str) -> Spec:
@@ -262,7 +188,7 @@ def to_remote(entity: str, values: dict[str, Any], *, create: bool = False) -> d
     for f in spec.fields:
         if f.model not in values or values[f.model] is None:
             continue
-        value = f.out(values[f.model]) if f.out else values[f.model]
+        value = f.convert.out(values[f.model])
         if value is not None:
             set_path(out, f.remote, value)
     if entity == "debtors":
@@ -285,13 +211,6 @@ def to_remote(entity: str, values: dict[str, Any], *, create: bool = False) -> d
     return out
 
 
-def parse_timestamp(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 def remote_id(entity: str, record: dict[str, Any], parent: dict[str, Any] | None = None) -> str:
     if entity == "debtors":
         return str(record["customerNumber"])
@@ -312,8 +231,7 @@ def from_remote(entity: str, record: dict[str, Any], parent: dict[str, Any] | No
     spec = _spec(entity)
     values: dict[str, Any] = {}
     for f in spec.fields:
-        raw = get_path(record, f.remote)
-        values[f.model] = f.back(raw) if f.back else raw
+        values[f.model] = f.convert.into(get_path(record, f.remote))
     if entity == "debtors":
         values["street"], values["house_number"] = split_street(record.get("address"))
     elif entity == "invoices":
@@ -321,11 +239,11 @@ def from_remote(entity: str, record: dict[str, Any], parent: dict[str, Any] | No
     elif entity == "invoice_lines":
         values["invoice_id"] = str(parent["bookedInvoiceNumber"]) if parent else None
     elif entity == "payments":
-        gross = _money_in(record.get("grossAmount")) or Decimal(0)
-        remainder = _money_in(record.get("remainder")) or Decimal(0)
+        gross = MONEY.into(record.get("grossAmount")) or Decimal(0)
+        remainder = MONEY.into(record.get("remainder")) or Decimal(0)
         values = {
             "invoice_id": str(record["bookedInvoiceNumber"]),
-            "debtor_id": _str(get_path(record, "customer.customerNumber")),
+            "debtor_id": INT.into(get_path(record, "customer.customerNumber")),
             "payment_date": None,  # not in the API: see the module docstring
             "amount": gross - remainder,
             "currency": record.get("currency"),

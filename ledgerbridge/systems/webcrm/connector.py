@@ -1,6 +1,6 @@
 """webCRM connector (REST API v1): debtors <-> Organisations, contacts <-> Persons, items <-> Products,
 invoices <-> Deliveries, invoice_lines <-> QuotationLines, payments <-> the paid fields of the
-invoice's Delivery (see ledgerbridge.mapping.webcrm for what lives where).
+invoice's Delivery (see mapping.py for what lives where).
 
 Auth: POST /Auth/ApiLogin with the API key as the multipart field authCode gives a bearer token.
 The login is lazy (first call), renewed before the announced expiry, and again on any 401 (the
@@ -63,9 +63,10 @@ from typing import Any
 
 import requests
 
-from ledgerbridge.connectors.base import Chunk, ConnectorError, FieldLimits, RecordRejected, RemoteRecord
+from ledgerbridge.connectors.base import Chunk, ConnectorError, FieldLimits, RecordGone, RecordRejected, RemoteRecord, WriteGuard
 from ledgerbridge.connectors.http import HttpClient
-from ledgerbridge.mapping.webcrm import FIND_BY_DATES, WebcrmMapping, id_field, parse_timestamp
+from ledgerbridge.systems.webcrm.contract import FIND_BY_DATES, id_field, parse_timestamp
+from ledgerbridge.systems.webcrm.mapping import WebcrmMapping
 
 FAR_FUTURE = "3000-01-01T00:00:00.000Z"
 MAX_PAGE_SIZE = 1000  # the spec's maximum for Size
@@ -120,12 +121,13 @@ class WebcrmConnector:
         """Log in with the API key; returns the Authorization header (also used as auth_refresh)."""
         try:
             response = self._auth_http.request(
-                "POST", "/Auth/ApiLogin", what="login (POST /Auth/ApiLogin)", files={"authCode": (None, self._api_key)}
+                "POST", "/Auth/ApiLogin", what="login (POST /Auth/ApiLogin)", safe=True,
+                files={"authCode": (None, self._api_key)},
             )
             body = response.json()
         except ConnectorError as exc:
             hint = "; check the API key" if exc.status in (401, 403) else ""
-            raise ConnectorError(f"webcrm: login failed (HTTP {exc.status}){hint}", status=exc.status) from None
+            raise ConnectorError(f"webcrm: login failed: {exc}{hint}", status=exc.status) from None
         except ValueError:
             raise ConnectorError("webcrm: login answered no JSON") from None
         if body.get("IsError") or not body.get("AccessToken"):
@@ -323,12 +325,14 @@ class WebcrmConnector:
             raise ConnectorError(f"webcrm: {what}: {resource} {new_id} was assigned but cannot be read back")
         return created
 
-    def update(self, entity: str, remote_id: str, values: dict[str, Any]) -> RemoteRecord:
+    def update(self, entity: str, remote_id: str, values: dict[str, Any], *, guard: WriteGuard | None = None) -> RemoteRecord:
         resource = self.mapping.resource(entity)
         what = f"update {entity} {remote_id} (PUT /{resource}/{remote_id})"
         current = self._get_raw(resource, remote_id)
         if current is None:
-            raise RecordRejected(f"webcrm: {what}: {resource} {remote_id} does not exist", status=404)
+            raise RecordGone(f"webcrm: {what}: {resource} {remote_id} does not exist (deleted in webcrm)", status=404)
+        if guard is not None:
+            guard(self.mapping.from_remote(entity, current))
         merged = {**self.mapping.from_remote(entity, current).values, **values}
         touched = {f: merged.get(f) for f in self.mapping.expand(entity, values)}
         payload = {**current, **self.mapping.to_remote(entity, touched), id_field(resource): int(remote_id)}

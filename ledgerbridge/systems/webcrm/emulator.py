@@ -45,9 +45,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ledgerbridge.emulators.base import Emulator, iso
-from ledgerbridge.emulators.hooks import WebcrmHooks
-from ledgerbridge.mapping import webcrm as webcrm_mapping
-from ledgerbridge.mapping.webcrm import (
+from ledgerbridge.systems.webcrm import mapping as webcrm_mapping
+from ledgerbridge.systems.webcrm.contract import parse_timestamp
+from ledgerbridge.systems.webcrm.emulator_hooks import WebcrmHooks
+from ledgerbridge.systems.webcrm.problems import ValidationFailed, not_found, validation_problem
+from ledgerbridge.systems.webcrm.contract import (
     DELETABLE, DTO_FIELDS, FIND_BY_DATES, POST_RETURNS_ID, REFERENCES, REQUIRED, RESOURCES, SERVER_FIELDS,
     WRITE_DTO_FIELDS, id_field,
 )
@@ -57,32 +59,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ID_START = {"Organisations": 1, "Persons": 100_001, "Products": 500_001, "Deliveries": 700_001, "QuotationLines": 900_001}
 DEFAULT_SIZE = 100
 INT32 = (-(2**31), 2**31 - 1)
-
-
-class ValidationFailed(Exception):
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("validation failed")
-        self.errors = errors
-
-
-def validation_problem(errors: dict[str, list[str]]) -> JSONResponse:
-    return JSONResponse(
-        {
-            "type": "https://tools.ietf.org/html/rfc7231#section-6.5.1",
-            "title": "One or more validation errors occurred.",
-            "status": 400,
-            "traceId": secrets.token_hex(8),
-            "errors": errors,
-        },
-        status_code=400,
-    )
-
-
-def not_found() -> JSONResponse:
-    return JSONResponse(
-        {"type": "https://tools.ietf.org/html/rfc7231#section-6.5.4", "title": "Not Found", "status": 404},
-        status_code=404,
-    )
 
 
 def _ms_ceil(ts: datetime) -> int:
@@ -105,7 +81,7 @@ class WebcrmEmulator(Emulator):
         self.token_ttl = token_ttl
         self._tokens: dict[str, float] = {}  # access token -> expiry (time.monotonic); memory only
         self._refresh_tokens: set[str] = set()
-        self.hooks = WebcrmHooks(self)  # /{Resource}/Hooks; fires on every write (see emulators/hooks.py)
+        self.hooks = WebcrmHooks(self)  # /{Resource}/Hooks; fires on every write (see emulator_hooks.py)
 
     # -- in-process helpers (no HTTP; same stamping as the API) -------------------------------
     def insert_raw(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -377,7 +353,7 @@ class WebcrmEmulator(Emulator):
         bounds, errors = {}, {}
         for name in ("startDate", "endDate"):
             try:
-                bounds[name] = _ms_ceil(webcrm_mapping.parse_timestamp(request.path_params[name]))
+                bounds[name] = _ms_ceil(parse_timestamp(request.path_params[name]))
             except ValueError:
                 errors[name] = [f"The value '{request.path_params[name]}' is not valid."]
         if errors:
@@ -429,7 +405,7 @@ class WebcrmEmulator(Emulator):
 
 def _is_datetime(value: str) -> bool:
     try:
-        webcrm_mapping.parse_timestamp(value)
+        parse_timestamp(value)
         return True
     except ValueError:
         return False
