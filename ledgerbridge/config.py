@@ -27,13 +27,22 @@ class Strict(BaseModel):
 
 
 class SystemConfig(Strict):
-    system: Literal["webcrm", "economic"]
+    system: str  # a registered system's name (ledgerbridge systems lists them)
     base_url: str
     # name -> environment variable holding the secret (e.g. api_key: WEBCRM_API_KEY)
     secrets: dict[str, str] = Field(default_factory=dict)
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     rate_per_second: float | None = None
     timeout_seconds: float = 30.0
+
+    @field_validator("system")
+    @classmethod
+    def registered(cls, value: str) -> str:
+        from ledgerbridge.systems.registry import names  # the registry imports this module's types
+
+        if value not in names():
+            raise ValueError(f"unknown system {value!r}; registered: {', '.join(names())}")
+        return value
 
     @field_validator("secrets")
     @classmethod
@@ -153,6 +162,12 @@ class SyncConfig(Strict):
         if field_name in entity_config.owners:
             return entity_config.owners[field_name]
         return entity_config.default_owner or ENTITIES[entity][field_name].owner
+
+    def side(self, side: str) -> SystemConfig:
+        """The "crm" or "erp" system's section."""
+        if side not in ("crm", "erp"):
+            raise ValueError(f"side must be 'crm' or 'erp', not {side!r}")
+        return self.crm if side == "crm" else self.erp
 
     def entity(self, name: str) -> EntityConfig:
         return self.entities.get(name, EntityConfig(enabled=False))

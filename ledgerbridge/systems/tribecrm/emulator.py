@@ -34,8 +34,6 @@ Choices where the notes say [?] (configurable in the connector where a tenant ma
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import secrets
 import time
 import uuid
@@ -51,6 +49,7 @@ from starlette.routing import Route
 from ledgerbridge.emulators.base import Emulator, iso, utcnow
 from ledgerbridge.emulators.hooks import HookDispatcher
 from ledgerbridge.systems.tribecrm import odata
+from ledgerbridge.systems.tribecrm.webhooks import DEFAULT_SIGNATURE_HEADER, tribe_signature
 
 ORGANIZATION = "Relation_Organization"
 PERSON = "Relation_Person"
@@ -58,6 +57,7 @@ CUSTOMER = "Relationship_Organization_CommercialRelationship_Customer"
 SUPPLIER = "Relationship_Organization_Supplier"
 CONTACT = "Relationship_Person_Contact_Standard"
 PRODUCT = "Product"
+IDENTITY = "Relationship_Organization_Identity"  # the singleton naming the own organisation
 RELATIONSHIPS = (CUSTOMER, SUPPLIER, CONTACT)
 ENTITY_SETS = (ORGANIZATION, PERSON, CUSTOMER, SUPPLIER, CONTACT, PRODUCT)
 # Navigation properties of each set: name -> the set it points into (None: an owned sub-object).
@@ -81,12 +81,6 @@ WRITABLE = {
 ADDRESS_FIELDS = ("Street", "HouseNumber", "Postalcode", "City")
 REQUIRED = {ORGANIZATION: ("Name",), PERSON: ("LastName",), PRODUCT: ("Name",)}
 TYPE_NAMES = {s: s.replace("_", ".") for s in ENTITY_SETS}
-DEFAULT_SIGNATURE_HEADER = "X-Tribe-Signature"
-
-
-def tribe_signature(secret: str, body: bytes) -> str:
-    """Base64 of the hex HMAC-SHA512 of the body [V order; HMAC is this package's reading]."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha512).hexdigest().encode()).decode()
 
 
 class ODataProblem(Exception):
@@ -265,8 +259,8 @@ class TribeCrmEmulator(Emulator):
             Route("/oauth2/token", self.token, methods=["POST"]),
             Route("/v1/webhooks", self._guard(self.webhooks), methods=["GET", "POST"]),
             Route("/v1/webhooks/{id}", self._guard(self.webhook_item), methods=["DELETE"]),
-            Route("/v1/odata/{entity_set}", self._guard(self.collection), methods=["GET", "POST"]),
             Route("/v1/odata/{entity_set}({id})", self._guard(self.item), methods=["GET", "PUT", "PATCH", "DELETE"]),
+            Route("/v1/odata/{entity_set}", self._guard(self.collection), methods=["GET", "POST"]),
         ]
 
     def _guard(self, handler):
@@ -307,6 +301,8 @@ class TribeCrmEmulator(Emulator):
         return name
 
     async def collection(self, request: Request) -> Response:
+        if request.path_params["entity_set"] == IDENTITY and request.method == "GET":
+            return JSONResponse({"value": [{"ID": self.own_organization_id, "Relation": {"ID": self.own_organization_id}}]})
         entity_set = self._entity_set(request)
         if request.method == "POST":
             body = await _body(request)
