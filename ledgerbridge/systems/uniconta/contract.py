@@ -13,6 +13,7 @@ t timestamp (read-only, stamped by the server), D date (ISO), e:<Enum> one of a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from types import MappingProxyType
 from typing import Mapping
 
@@ -105,7 +106,7 @@ ENTITIES: Mapping[str, EntitySpec] = MappingProxyType({
         EntitySpec(
             "DebtorOrderClient", "DebtorOrder", None, ("OrderNumber",),
             _fields("""OrderNumber:i Account:s20 Name:s100 YourRef:s60 OurRef:s60 Requisition:s60
-                       Currency:e:Currency Payment:s10 DueDate:D DeliveryDate:D Employee:s20 Created:t"""),
+                       Currency:e:Currency Payment:s10 DueDate:D DeliveryDate:D Employee:s20 Remark:s250 Created:t"""),
             numbered=True, required=("Account",),
             references=MappingProxyType({"Account": ("DebtorClient", "Account"),
                                          "Employee": ("EmployeeClient", "Number")}),
@@ -158,14 +159,16 @@ INVALID = "NoSucces"
 CALLS_PER_DAY = 5000
 
 
+@cache
 def country_enum_names() -> Mapping[str, str]:
     """Uniconta country name -> ISO 3166-1 alpha-2, built once from pycountry."""
     import pycountry
 
-    return MappingProxyType({_enum_name(c.name): c.alpha_2 for c in pycountry.countries})
+    return MappingProxyType({enum_name(c.name): c.alpha_2 for c in pycountry.countries})
 
 
-def _enum_name(name: str) -> str:
+def enum_name(name: str) -> str:
+    """An English country name as Uniconta's CountryCode enum spells it: "United Kingdom" -> "UnitedKingdom"."""
     return "".join(ch for ch in name.split(",")[0] if ch.isalnum())
 
 

@@ -519,14 +519,8 @@ def _visible(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in _copy(dict(record)).items() if v is not None}
 
 
-_COUNTRIES: Mapping[str, str] | None = None
-
-
 def _countries() -> Mapping[str, str]:
-    global _COUNTRIES
-    if _COUNTRIES is None:
-        _COUNTRIES = contract.country_enum_names()
-    return _COUNTRIES
+    return contract.country_enum_names()
 
 
 def _type_problem(field: contract.FieldSpec, value: Any, countries: Mapping[str, str]) -> str | None:
