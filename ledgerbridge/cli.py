@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,43 +20,81 @@ DEFAULT_CONFIG = os.environ.get("LEDGERBRIDGE_CONFIG", str(DEFAULT_WORKDIR / "co
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ledgerbridge", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ledgerbridge", description="Keeps a CRM and an accounting system (ERP) in sync, both ways.",
+        epilog="example: ledgerbridge demo   (then: ledgerbridge sync --config ledgerbridge-demo/config.yaml)",
+    )
+    parser.add_argument("--version", action="version", version=f"ledgerbridge {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="sync emulated webCRM and e-conomic and print a summary")
+    demo = commands.add_parser(
+        "demo", help="sync emulated webCRM and e-conomic and print a summary",
+        description="Start emulated systems seeded with generated companies, sync them and print what happened.",
+        epilog="example: ledgerbridge demo --companies 100 --workdir /tmp/lb-demo",
+    )
     demo.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="where the demo keeps its state")
     demo.add_argument("--companies", type=int, default=300, help="companies generated on the first run")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.add_argument("--ui", action="store_true", help="then open the Dagster UI on the same data")
+    demo.add_argument("--crm", default="webcrm", help="the CRM to emulate (a registered system)")
+    demo.add_argument("--erp", default="economic", help="the ERP to emulate (a registered system)")
+    from ledgerbridge.systems import commands as system_commands
 
-    sync = commands.add_parser("sync", help="run one sync of the configured entities")
-    sync.add_argument("--config", default=DEFAULT_CONFIG)
+    system_commands.add_arguments(commands)
+
+    sync = commands.add_parser(
+        "sync", help="run one sync of the configured entities", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Pull both systems, reconcile, check and push, entity by entity; prints a table (or JSON) and "
+                    "shows progress per entity on stderr.",
+        epilog="example: ledgerbridge sync --config config.yaml --entity debtors --dry-run\n\n"
+               "exit codes: 0 all synced; 1 records held back by the checks; 2 configuration error;\n"
+               "3 writes failed or a blocking check stopped a push; 4 a system could not be reached or refused us",
+    )
+    sync.add_argument("--config", default=DEFAULT_CONFIG, help="the sync configuration (YAML)")
     sync.add_argument("--entity", action="append", help="only this entity (repeatable)")
     sync.add_argument("--dry-run", action="store_true", help="plan and check, write nothing remote")
     sync.add_argument("--full", action="store_true", help="pull everything, ignoring cursors")
-    sync.add_argument("--json", action="store_true")
+    sync.add_argument("--json", action="store_true", help="print the outcome as JSON instead of a table")
 
-    quarantine = commands.add_parser("quarantine", help="records held back by the quality gate")
+    quarantine = commands.add_parser(
+        "quarantine", help="records held back by the quality gate",
+        description="List the records the checks hold back from a system, with the field and the reason. "
+                    "Fix them in the source system: the next sync checks them again and releases them.",
+        epilog="example: ledgerbridge quarantine list --config config.yaml",
+    )
     quarantine.add_argument("action", choices=["list"])
     quarantine.add_argument("--config", default=DEFAULT_CONFIG)
     quarantine.add_argument("--all", action="store_true", help="include resolved findings")
     quarantine.add_argument("--json", action="store_true")
 
     matches = commands.add_parser(
-        "matches", help="review match suggestions (accept/reject) and duplicate reports (dismiss once merged or distinct)"
+        "matches", help="review match suggestions (accept/reject) and duplicate reports (dismiss once merged or distinct)",
+        description="List suggested matches (both records side by side, with score and why) and likely duplicates "
+                    "within one system (with their ids); accept or reject a suggestion, dismiss a duplicate report.",
+        epilog="example: ledgerbridge matches list --config config.yaml; ledgerbridge matches accept 12 --config config.yaml",
     )
     matches.add_argument("action", choices=["list", "accept", "reject", "dismiss"])
-    matches.add_argument("ids", nargs="*", type=int)
+    matches.add_argument("ids", nargs="*", type=int, help="ids from `matches list` (for accept, reject, dismiss)")
     matches.add_argument("--config", default=DEFAULT_CONFIG)
     matches.add_argument("--json", action="store_true")
 
-    serve = commands.add_parser("serve", help="Dagster UI + daemon + webhook receiver (near-real-time sync)")
-    webhooks = commands.add_parser("webhooks", help="run the webhook receiver only")
+    serve = commands.add_parser(
+        "serve", help="Dagster UI + daemon + webhook receiver + review console (near-real-time sync)",
+        description="Run everything on one machine until Ctrl-C or SIGTERM: the webhook receiver, the review console "
+                    "(when LEDGERBRIDGE_CONSOLE_TOKEN is set), the Dagster daemon and the Dagster UI.",
+        epilog="example: ledgerbridge serve --config config.yaml   (without --config: the demo's emulated systems)",
+    )
+    webhooks = commands.add_parser(
+        "webhooks", help="run the webhook receiver only",
+        description="Receive the systems' webhooks, check their signatures and queue the events for the next sync.",
+        epilog="example: ledgerbridge webhooks --config config.yaml --hooks-port 8788",
+    )
     console = commands.add_parser(
         "console", help="serve the review console alone (matches, duplicates, held-back records, conflicts)",
         description="Serve the review console in the browser, over the configured hub. It needs a token in "
                     "LEDGERBRIDGE_CONSOLE_TOKEN (at least 16 characters).",
-        epilog="example: LEDGERBRIDGE_CONSOLE_TOKEN=... ledgerbridge console --config config.yaml --console-port 8790",
+        epilog="example: ledgerbridge console --config config.yaml --console-port 8790   "
+               "(with LEDGERBRIDGE_CONSOLE_TOKEN set)",
     )
     console.add_argument("--config", default=DEFAULT_CONFIG)
     from ledgerbridge import serve as serving
@@ -74,7 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from ledgerbridge.demo.run import run_demo
 
-            return run_demo(args.workdir, companies=args.companies, as_json=args.json, ui=args.ui)
+            return run_demo(args.workdir, companies=args.companies, as_json=args.json, ui=args.ui,
+                            crm=args.crm, erp=args.erp)
+        if args.command == "systems":
+            return system_commands.run_systems(args)
+        if args.command == "emulate":
+            return system_commands.run_emulate(args)
         config = load_config(args.config)
         if args.command == "sync":
             return run_sync(config, args)
@@ -89,25 +133,51 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ledgerbridge")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def _default_hub(config_path: str) -> str:
     return f"sqlite:///{(Path(config_path).parent / 'hub.db').resolve()}"
 
 
 def run_sync(config: SyncConfig, args: argparse.Namespace) -> int:
-    from ledgerbridge.sync.engine import SyncEngine
+    from ledgerbridge import report
+    from ledgerbridge.connectors.base import ConnectorError
+    from ledgerbridge.sync.engine import SyncEngine, enabled_entities
     from ledgerbridge.systems import build_connector
 
     store = HubStore(config.hub.resolved_url(_default_hub(args.config)))
     store.create_all()
     connectors = {"crm": build_connector(config.crm), "erp": build_connector(config.erp)}
+    engine, run_id = SyncEngine(config, store, connectors), uuid.uuid4().hex
     try:
-        summaries = SyncEngine(config, store, connectors).run(args.entity, dry_run=args.dry_run, full=args.full)
+        summaries = report.Progress().run(
+            args.entity or enabled_entities(config),
+            lambda entity: engine.run([entity], dry_run=args.dry_run, full=args.full, run_id=run_id)[entity],
+        )
+    except ConnectorError as exc:
+        urls = {config.crm.system: config.crm.base_url, config.erp.system: config.erp.base_url}
+        print(f"ledgerbridge sync: {report.system_error_line(str(exc), urls)}", file=sys.stderr)
+        return report.EXIT_UNREACHABLE
     finally:
         for connector in connectors.values():
             connector.close()
-    report = {name: s.to_dict() for name, s in summaries.items()}
-    print(json.dumps({"dry_run": args.dry_run, "entities": report}, indent=2, default=str))
-    return 0
+        store.dispose()
+    if args.json:
+        entities = {name: s.to_dict() for name, s in summaries.items()}
+        print(json.dumps({"dry_run": args.dry_run, "entities": entities}, indent=2, default=str))
+    else:
+        print(("dry run: nothing was written\n" if args.dry_run else "") + report.summary_table(summaries))
+        print(f"\n{report.COUNTING}")
+        for line in report.planned_lines(summaries) + report.attention(summaries):
+            print(line)
+    return report.exit_code(summaries)
 
 
 def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
@@ -135,41 +205,40 @@ def list_quarantine(store: HubStore, *, include_resolved: bool, as_json: bool) -
 
 
 def review_matches(store: HubStore, action: str, ids: list[int], *, systems: dict[str, str], as_json: bool) -> int:
-    table = T["match_candidates"]
+    from ledgerbridge.sync.review import decide, dismiss_duplicates, open_duplicates, open_suggestions
+
     with store.begin() as conn:
         if action == "list":
-            rows = [
-                dict(r)
-                for r in conn.execute(
-                    sa.select(table).where(table.c.status == "suggested").order_by(table.c.score.desc())
-                ).mappings()
-            ]
-            duplicates = T["duplicate_candidates"]
-            twins = [
-                {"kind": "duplicate", **dict(r)}
-                for r in conn.execute(
-                    sa.select(duplicates).where(duplicates.c.status == "open").order_by(duplicates.c.score.desc())
-                ).mappings()
-            ]
+            suggestions, twins = open_suggestions(conn, systems), open_duplicates(conn, systems)
             if as_json:
-                _print_rows([{"kind": "match", **r} for r in rows] + twins, [], as_json=True)
+                print(json.dumps([p.to_dict() for p in suggestions + twins], indent=2, default=str))
                 return 0
-            print(f"{len(rows)} suggested match(es) across the systems (accept or reject them):")
-            _print_rows(rows, ["id", "entity", "crm_remote_id", "erp_remote_id", "score", "evidence"], False)
-            print(f"\n{len(twins)} likely duplicate(s) within one system (merge them there, then dismiss):")
-            _print_rows(twins, ["entity", "system", "remote_id_a", "remote_id_b", "score", "evidence"], False)
+            print(f"{len(suggestions)} suggested match(es) across the systems (accept or reject them by id):")
+            print("\n".join(_side_by_side(p) for p in suggestions))
+            print(f"\n{len(twins)} likely duplicate(s) within one system (merge them there, then dismiss by id):")
+            print("\n".join(_side_by_side(p) for p in twins))
             return 0
         if not ids:
             print("ledgerbridge: give the ids of the suggestions (see: ledgerbridge matches list)", file=sys.stderr)
             return 2
-        from ledgerbridge.sync.review import decide, dismiss_duplicates
-
         if action == "dismiss":
             decided = dismiss_duplicates(conn, ids)
         else:
             decided = decide(conn, ids, accept=action == "accept", systems=systems)
         print(to_json({"decided": decided}) if as_json else f"{action}ed {len(decided)} suggestion(s)")
     return 0
+
+
+def _side_by_side(pair: Any) -> str:
+    from ledgerbridge.report import table
+
+    rows = [[f.name, "" if f.left is None else f.left, "" if f.right is None else f.right,
+             "differs" if f.state == "differs" else ""] for f in pair.fields]
+    headings = ["field", f"{pair.left_system} id {pair.left_id}", f"{pair.right_system} id {pair.right_id}", ""]
+    fields = table(rows, headings, numbers=False)
+    why = "; ".join(pair.reasons) or "no evidence recorded"
+    return f"\n{pair.kind} {pair.id}: {pair.entity}, score {pair.score:.0f} ({why})\n" + "\n".join(
+        f"  {line}" for line in fields.splitlines())
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ import os
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import yaml
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ledgerbridge.model import ENTITIES, Owner
@@ -20,6 +22,9 @@ from ledgerbridge.model import ENTITIES, Owner
 
 class ConfigError(Exception):
     pass
+
+
+_DATABASE_URL = re.compile(r"^(mssql|postgresql|sqlite|mysql|oracle)(\+\w+)?://")
 
 
 class Strict(BaseModel):
@@ -34,6 +39,22 @@ class SystemConfig(Strict):
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     rate_per_second: float | None = None
     timeout_seconds: float = 30.0
+
+    @field_validator("base_url")
+    @classmethod
+    def http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") and _DATABASE_URL.match(value):
+            # A SQL system's database (SQLAlchemy URL): a user name may be given, a password never.
+            if parts.password or "pwd=" in value.lower():
+                raise ValueError("must not hold a password: name it under secrets.password (an environment variable)")
+            return value
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL with a host, like https://api.example.com, "
+                             f"or a database URL like mssql+pyodbc://user@host/db, not {value!r}")
+        if parts.username or parts.password:
+            raise ValueError("must not hold credentials: name them under secrets (environment variables)")
+        return value
 
     @field_validator("system")
     @classmethod
@@ -85,6 +106,15 @@ class EntityConfig(Strict):
 
     def erp_defaults_for(self, country: str | None) -> dict[str, str]:
         return {**self.erp_defaults, **self.erp_defaults_by_country.get((country or "").upper(), {})}
+
+    @field_validator("schedule")
+    @classmethod
+    def five_field_cron(cls, value: str | None) -> str | None:
+        # Dagster accepts the standard five fields only; checked here so a bad one never breaks the code location.
+        if value is not None and (len(value.split()) != 5 or not croniter.is_valid(value)):
+            raise ValueError(f"{value!r} is not a cron schedule of five fields (minute hour day month weekday), "
+                             "like '*/15 * * * *'")
+        return value
 
     @field_validator("create_in_erp", "create_in_crm")
     @classmethod
@@ -178,7 +208,8 @@ def parse_config(data: dict, source: str = "config") -> SyncConfig:
         return SyncConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
         )
         raise ConfigError(f"{source}: {problems}") from None
 

@@ -54,6 +54,8 @@ def decide(conn: sa.Connection, ids: list[int], *, accept: bool, systems: dict[s
             .values(hub_id=keep, linked_by="accepted", linked_at=utcnow())
         )
         conn.execute(state.delete().where(state.c.entity == entity, state.c.hub_id.in_([keep, drop])))
+        shadows = T["shadows"]  # without a shadow both rows are read again
+        conn.execute(shadows.delete().where(shadows.c.entity == entity, shadows.c.hub_id.in_([keep, drop])))
         conn.execute(hub(entity).delete().where(hub(entity).c.hub_id == drop))
         # Both sides are read afresh by the next reconcile and merged as a first sight of the pair.
         conn.execute(hub(entity).delete().where(hub(entity).c.hub_id == keep))
@@ -112,10 +114,13 @@ class RecordPair:
     left_label: str
     right_label: str
     fields: list[FieldPair]
+    evidence: str | None = None  # as the matching stored it (JSON)
 
     def to_dict(self) -> dict[str, Any]:
+        system = {"system": self.left_system} if self.kind == "duplicate" else {}
         return {
-            "id": self.id, "kind": self.kind, "entity": self.entity, "score": self.score, "reasons": self.reasons,
+            "id": self.id, "kind": self.kind, "entity": self.entity, **system, "score": self.score,
+            "reasons": self.reasons, "evidence": self.evidence,
             "left": {"system": self.left_system, "remote_id": self.left_id, "label": self.left_label},
             "right": {"system": self.right_system, "remote_id": self.right_id, "label": self.right_label},
             "fields": [{"name": f.name, "left": f.left, "right": f.right, "same": f.same} for f in self.fields],
@@ -267,7 +272,7 @@ def _pair(pair_id: int, kind: str, entity_name: str, score: float, evidence: str
               if left_values.get(name) not in (None, "") or right_values.get(name) not in (None, "")]
     return RecordPair(pair_id, kind, entity_name, float(score), explain_evidence(evidence), left[0], right[0], left[1],
                       right[1], record_label(entity, left_values) or left[1], record_label(entity, right_values) or right[1],
-                      fields)
+                      fields, evidence)
 
 
 def _text(value: Any) -> str:
