@@ -14,11 +14,11 @@ from ledgerbridge.systems.uniconta.mapping import UnicontaMapping
 PASSWORD = "s3cret-uniconta"
 NEW_DEBTOR = {"name": "Nordlys A/S", "street": "Vestergade", "house_number": "12", "postcode": "8000",
               "city": "Aarhus", "country": "DK", "vat_number": "13585628", "email": "faktura@nordlys.example",
-              "phone": "+4570202020", "currency": "DKK", "vat_group": "S25", "customer_group": "DK"}
+              "phone": "+4570202020", "currency": "DKK", "vat_group": "S25", "customer_group": "1"}
 
 
 def seed_debtors(emu, count):
-    return [emu.insert_raw("DebtorClient", {"Name": f"Customer {i}", "Group": "DK", "City": "Aarhus"})["Account"]
+    return [emu.insert_raw("DebtorClient", {"Name": f"Customer {i}", "Group": "1", "City": "Aarhus"})["Account"]
             for i in range(count)]
 
 
@@ -61,7 +61,7 @@ def test_keyset_pages_then_only_what_changed(emu, erp):
     assert pull(erp, "debtors", cursor)[1] == []
     assert erp.calls - before == 1  # nothing changed: one call, no record read again
     emu.update_raw("DebtorClient", accounts[3], {"City": "Odense"})
-    emu.insert_raw("DebtorClient", {"Name": "Newcomer", "Group": "DK"})
+    emu.insert_raw("DebtorClient", {"Name": "Newcomer", "Group": "1"})
     _, changed = pull(erp, "debtors", cursor)
     assert [r.values["city"] for r in changed] == ["Odense", None]
 
@@ -115,7 +115,7 @@ def test_create_debtor_gets_uniconta_number_and_reads_back(emu, erp):
 
 
 def test_update_is_one_call_after_a_pull_and_keeps_unmapped_properties(emu, erp):
-    account = emu.insert_raw("DebtorClient", {"Name": "Acme", "Group": "DK", "VatZone": "EU", "ContactPerson": "Bo"})["Account"]
+    account = emu.insert_raw("DebtorClient", {"Name": "Acme", "Group": "1", "VatZone": "EU", "ContactPerson": "Bo"})["Account"]
     pull(erp, "debtors")
     before = erp.calls
     updated = erp.update("debtors", account, {"city": "Vejle"})
@@ -171,7 +171,7 @@ def test_user_fields_by_configuration(emu):
     emu.user_fields = {"Debtor": ("WebcrmSeller",)}
     mapping = UnicontaMapping({"user_field:debtors.seller_id": "WebcrmSeller"})
     connector = UnicontaConnector(emu.base_url, emu.company_id, "sync", PASSWORD, mapping=mapping, timeout=5)
-    created = connector.create("debtors", {"name": "Acme", "customer_group": "DK", "seller_id": "U7"})
+    created = connector.create("debtors", {"name": "Acme", "customer_group": "1", "seller_id": "U7"})
     assert emu.all_raw("DebtorClientUser")[0]["WebcrmSeller"] == "U7"
     assert connector.get("debtors", created.remote_id).values["seller_id"] == "U7"
     connector.close()

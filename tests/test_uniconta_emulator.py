@@ -38,7 +38,7 @@ def api(emu):
 
 
 def debtor(**extra):
-    return {"Name": "Acme ApS", "Group": "DK", "Currency": "DKK", "Country": "Denmark", **extra}
+    return {"Name": "Acme ApS", "Group": "1", "Currency": "DKK", "Country": "Denmark", **extra}
 
 
 # -- auth -----------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ def test_max_lengths_are_configurable(emu):
 
 def test_update_needs_the_full_record_and_cannot_change_the_key(api):
     stored = api("POST", "/api/Entities/Insert/DebtorClient", json=debtor(Phone="12345678")).json()
-    partial = {"RowId": stored["RowId"], "Name": "Renamed", "Group": "DK"}
+    partial = {"RowId": stored["RowId"], "Name": "Renamed", "Group": "1"}
     updated = api("PUT", "/api/Entities/Update/DebtorClient", json=partial).json()
     assert updated["Name"] == "Renamed" and "Phone" not in updated and "Currency" not in updated  # PUT replaces
     assert updated["UpdatedAt"] > stored["UpdatedAt"] and updated["Created"] == stored["Created"]

@@ -226,6 +226,14 @@ class UnicontaConnector:
 
     # -- writes -----------------------------------------------------------------------------------
 
+    # Uniconta's own entities that are no model entity (Change-URL registrations), by class name.
+    def _query_api(self, api: str) -> list[dict[str, Any]]:
+        return self.client.request("GET", f"/api/Entities/Read/{api}", what=f"list {api}").json()
+
+    def _write_api(self, method: str, action: str, api: str, payload: dict[str, Any]) -> Any:
+        return self.client.request(method, f"/api/Entities/{action}/{api}", what=f"{action.lower()} {api}",
+                                   json=payload).json()
+
     def _write(self, method: str, action: str, entity: str, payload: dict[str, Any], *, what: str) -> dict[str, Any]:
         captured: list[requests.Response] = []
         try:

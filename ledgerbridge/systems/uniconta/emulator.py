@@ -63,12 +63,13 @@ from ledgerbridge.systems.uniconta.odata import QueryError, matches, non_negativ
 
 DEFAULT_USER = "ledgerbridge"
 DEFAULT_PASSWORD = "test-uniconta-password"
+# A fresh company's reference tables (codes are free text in Uniconta; numbered here like e-conomic's).
 SEEDED_REFERENCES = {
-    "DebtorGroupClient": [{"Group": "DK", "Name": "Domestic"}, {"Group": "EU", "Name": "EU"},
-                          {"Group": "WORLD", "Name": "Abroad"}],
-    "PaymentTermClient": [{"Payment": "Net8", "Name": "Net 8 days", "Days": 8},
-                          {"Payment": "Net14", "Name": "Net 14 days", "Days": 14},
-                          {"Payment": "Net30", "Name": "Net 30 days", "Days": 30}],
+    "DebtorGroupClient": [{"Group": "1", "Name": "Domestic"}, {"Group": "2", "Name": "EU"},
+                          {"Group": "3", "Name": "Abroad"}],
+    "PaymentTermClient": [{"Payment": "1", "Name": "Net 14 days", "Days": 14},
+                          {"Payment": "2", "Name": "Net 30 days", "Days": 30},
+                          {"Payment": "3", "Name": "Net 8 days", "Days": 8}],
 }
 
 
@@ -176,10 +177,20 @@ class UnicontaEmulator(Emulator):
 
     # -- in-process helpers: seeding and inspection in Uniconta's own shape ------------------------
 
-    def insert_raw(self, entity: str, record: dict[str, Any]) -> dict[str, Any]:
-        """Store a record as an Insert would (validation, numbering, stamps, webhooks); returns it."""
+    def insert_raw(self, entity: str, record: dict[str, Any], *, validate: bool = True) -> dict[str, Any]:
+        """Store a record as an Insert would (validation, numbering, stamps, webhooks); returns it.
+
+        validate=False stores what a company's history may hold although the API would refuse it
+        today (a name longer than a later limit): numbered and stamped, not checked."""
+        spec = entity_spec(entity)
         with self.tables.lock:
-            return _copy(self._insert(entity_spec(entity), _copy(record), user_form=entity.endswith("ClientUser")))
+            if validate:
+                return _copy(self._insert(spec, _copy(record), user_form=entity.endswith("ClientUser")))
+            stored = {k: v for k, v in _copy(record).items() if v is not None}
+            self._number(spec, stored, [])
+            if "Created" in spec.fields:
+                stored["Created"] = iso(utcnow())
+            return _copy(self._store(spec, stored))
 
     def update_raw(self, entity: str, key: Any, changes: dict[str, Any]) -> dict[str, Any]:
         """Merge `changes` (None clears) into the record with this key (or RowId) and store it as an Update."""
