@@ -225,6 +225,9 @@ INVOICES = Entity(
         Field("remainder", description="Amount still unpaid", **MONEY),
         Field("heading", max_length=250, owner=Owner.ERP),
         Field("status", description="draft or booked", max_length=10, owner=Owner.ERP),
+        # Booking data an invoice made in the CRM carries to the ERP (cobra Faktura -> Sage 50).
+        Field("cost_centre", description="Cost centre (Kostenstelle) the invoice is booked on", max_length=20),
+        Field("company", description="The ERP company/ledger (Mandant) the invoice is booked in", max_length=20),
     ),
     match_keys=(("number",),),
     number_field="number",
@@ -242,6 +245,7 @@ INVOICE_LINES = Entity(
         Field("unit_price", **MONEY),
         Field("discount_percentage", **MONEY),
         Field("net_amount", **MONEY),
+        Field("account", description="The ERP booking (revenue) account the line is booked on", max_length=20),
     ),
     match_keys=(("invoice_id", "line_number"),),
     parent_field="invoice_id",

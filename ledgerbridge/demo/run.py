@@ -65,14 +65,14 @@ DEMO_SECRETS = {**dict(get(DEFAULT_CRM).emulation.demo_secrets.values()),
 
 
 def demo_config(workdir: Path, crm_url: str, erp_url: str, crm: str = DEFAULT_CRM, erp: str = DEFAULT_ERP) -> dict[str, Any]:
-    return {
+    config = {
         "crm": system_section(get(crm), crm_url),
         "erp": system_section(get(erp), erp_url),
         "hub": {"url": f"sqlite:///{(workdir / 'hub.db').resolve()}"},
         "entities": {
             "debtors": {
                 "direction": "both",
-                "number_policy": "erp",
+                "number_policy": _number_policy(get(crm), get(erp)),
                 "create_in_erp": "crm_type == 'Customer'",
                 "create_in_crm": "always",
                 "erp_defaults": {"currency": "DKK", "payment_terms": "1", "customer_group": "1"},
@@ -86,6 +86,20 @@ def demo_config(workdir: Path, crm_url: str, erp_url: str, crm: str = DEFAULT_CR
             "payments": {"direction": "erp_to_crm", "schedule": "0 */4 * * *"},
         },
     }
+    # Only what both systems hold (cobra keeps no payments, europa3000 no contacts).
+    held = set(get(crm).entities) & set(get(erp).entities)
+    config["entities"] = {name: section for name, section in config["entities"].items() if name in held}
+    return config
+
+
+def _number_policy(crm: System, erp: System) -> str:
+    """The debtor number comes from the ERP, unless only the CRM gives numbers (cobra's address
+    number, which europa3000 and Sage 50 take over)."""
+    def assigns(system: System) -> bool:
+        support = system.entities.get("debtors")
+        return bool(support and support.assigns_number)
+
+    return "crm" if assigns(crm) and not assigns(erp) else "erp"
 
 
 def start_emulator(system: System, state_file: Path | None, port: int) -> Emulator:

@@ -21,12 +21,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
 
-from ledgerbridge.connectors.base import Chunk, ConnectorError, FieldLimits, RecordRejected, RemoteRecord
+from ledgerbridge.connectors.base import (
+    Chunk,
+    ConnectorError,
+    FieldLimits,
+    OutcomeUnknown,
+    RecordGone,
+    RecordRejected,
+    RemoteRecord,
+    WriteGuard,
+)
 from ledgerbridge.systems.sql import changes, validate
 from ledgerbridge.systems.sql.converters import adapt, model_values
 from ledgerbridge.systems.sql.numbers import draw_number
@@ -104,92 +114,120 @@ class SqlConnector:
     def create(self, entity: str, values: dict[str, Any]) -> RemoteRecord:
         tables = self._tables(entity)
         profile = tables.profile
+        label = self._label(entity, values)
         if profile.write == "read_only":
-            raise RecordRejected(f"{self.system}: {entity} are read-only in this profile", field_errors={})
+            reason = "read-only in this profile (the product keeps them itself)"
+            raise RecordRejected(f"{self.system}: create {entity} {label}: {reason}", field_errors={"(record)": reason})
         number_field = self._number_field(entity)
         rows, problems = validate.fitted_rows(self.profile, entity, values, create=True)
-        drawn_here = profile.numbering.strategy in ("counter", "max_plus_one")
-        if number_field and profile.numbering.strategy == "elsewhere" and not values.get(number_field):
-            problems.setdefault(number_field, f"{profile.number} is assigned by the other system, and none was given")
-        label = self._label(entity, values)
+        if number_field and profile.numbering.must_be_given and not values.get(number_field):
+            by = "the other system" if profile.numbering.strategy == "elsewhere" else f"{self.profile.label}'s users"
+            problems.setdefault(number_field, f"{profile.number} is assigned by {by}, and none was given")
         if problems:
             raise RecordRejected(f"{self.system}: create {entity} " + validate.describe(label, problems),
                                  field_errors=problems)
-        main = rows[profile.table]
-        main.update(profile.where)
-        try:
-            with self.engine.begin() as conn:
-                if drawn_here and main.get(profile.number) is None:
-                    drawn = draw_number(conn, tables)
-                    number_column = next(c for c in profile.columns if c.column == profile.number)
-                    main[profile.number] = str(drawn) if number_column.sql_type.is_text else drawn
-                if profile.key.generated == "number":
-                    main[profile.key.column] = main[profile.number]
-                elif profile.key.generated == "guid":
-                    main[profile.key.column] = str(uuid.uuid4()).upper()
-                if profile.change.strategy == "modified":
-                    main[profile.change.column] = sa.func.current_timestamp()
-                result = conn.execute(tables.main.insert().values(main))
-                key = main.get(profile.key.column)
-                if key is None:
-                    key = result.inserted_primary_key[0]
-                for extension, table in zip(profile.extensions, tables.extensions):
-                    conn.execute(table.insert().values({extension.key: key, **rows[extension.table]}))
-        except sa.exc.IntegrityError as exc:
-            raise RecordRejected(f"{self.system}: create {entity} {label}: the database refused it "
-                                 f"({_first_line(exc.orig)})", field_errors={"(record)": _first_line(exc.orig)}) from None
-        except sa.exc.DBAPIError as exc:
-            raise ConnectorError(f"{self.system}: create {entity} {label}: {_first_line(exc.orig)}") from None
+        main = {**rows[profile.table], **profile.where}
+        with self._transaction(f"create {entity} {label}", creating=True) as conn:
+            if profile.numbering.drawn_here and main.get(profile.number) is None:
+                drawn = draw_number(conn, tables)
+                number_column = next(c for c in profile.columns if c.column == profile.number)
+                main[profile.number] = str(drawn) if number_column.sql_type.is_text else drawn
+            if profile.key.generated == "number":
+                main[profile.key.column] = main[profile.number]
+            elif profile.key.generated == "guid":
+                main[profile.key.column] = str(uuid.uuid4()).upper()
+            if profile.change.strategy == "modified":
+                main[profile.change.column] = sa.func.current_timestamp()
+            result = conn.execute(tables.main.insert().values(main))
+            key = main.get(profile.key.column)
+            if key is None:
+                key = result.inserted_primary_key[0]
+            for extension, table in zip(profile.extensions, tables.extensions):
+                conn.execute(table.insert().values({extension.key: key, **rows[extension.table]}))
         stored = self.get(entity, str(key))
         if stored is None:
-            raise ConnectorError(f"{self.system}: create {entity} {label}: the new row {key} cannot be read back")
+            raise OutcomeUnknown(f"{self.system}: create {entity} {label}: the new row {key} cannot be read back")
         return stored
 
-    def update(self, entity: str, remote_id: str, values: dict[str, Any]) -> RemoteRecord:
+    def update(self, entity: str, remote_id: str, values: dict[str, Any], *,
+               guard: WriteGuard | None = None) -> RemoteRecord:
+        """Read the row under an update lock, let `guard` see it, write: all in one transaction, so
+        nothing can change the row between the guard's look and the write."""
         tables = self._tables(entity)
         profile = tables.profile
         label = self._label(entity, values) or f"{entity} {remote_id}"
         if profile.write != "direct":
             reason = ("the booking import is create-only: a correction is booked as a new voucher"
-                      if profile.write == "append_only" else "read-only in this profile")
-            raise RecordRejected(f"{self.system}: update {entity} {label}: {reason}", field_errors={"(record)": reason})
-        current = self.get(entity, remote_id)
-        if current is None:
-            raise RecordRejected(f"{self.system}: update {entity} {remote_id}: the record does not exist", status=404)
-        # A column holding several fields is written whole: the parts not given keep their value.
-        merged = dict(values)
-        for _, column in profile.all_columns():
-            if column.fields and any(f in values for f in column.fields):
-                merged.update({f: current.values.get(f) for f in column.fields if f not in values})
-        if self._number_field(entity) and profile.key.generated == "number":
-            merged.pop(self._number_field(entity), None)  # the number is the key: never rewritten
-        rows, problems = validate.fitted_rows(self.profile, entity, merged, create=False)
-        if problems:
-            raise RecordRejected(f"{self.system}: update {entity} {remote_id} " + validate.describe(label, problems),
-                                 field_errors=problems)
-        key = self._key_value(tables, remote_id)
-        main = rows[profile.table]
-        if profile.change.strategy == "modified":
-            main[profile.change.column] = sa.func.current_timestamp()
+                      if profile.write == "append_only" else "read-only in this profile (the product keeps them itself)")
+            raise RecordRejected(f"{self.system}: update {entity} {remote_id}: {reason}", field_errors={"(record)": reason})
         try:
-            with self.engine.begin() as conn:
-                if main:
-                    conn.execute(tables.main.update().where(tables.key == key).values(main))
-                for extension, table in zip(profile.extensions, tables.extensions):
-                    row = rows[extension.table]
-                    if not row:
-                        continue
-                    written = conn.execute(table.update().where(table.c[extension.key] == key).values(row)).rowcount
-                    if not written:
-                        conn.execute(table.insert().values({extension.key: key, **row}))
-        except sa.exc.IntegrityError as exc:
-            raise RecordRejected(f"{self.system}: update {entity} {label}: the database refused it "
-                                 f"({_first_line(exc.orig)})", field_errors={"(record)": _first_line(exc.orig)}) from None
-        except sa.exc.DBAPIError as exc:
-            raise ConnectorError(f"{self.system}: update {entity} {label}: {_first_line(exc.orig)}") from None
+            key = self._key_value(tables, remote_id)
+        except ValueError:
+            raise RecordGone(f"{self.system}: update {entity} {remote_id}: no such key", status=404) from None
+        with self._transaction(f"update {entity} {remote_id}") as conn:
+            locked = (self._select(entity).where(tables.key == key).with_for_update(of=tables.main)
+                      .with_hint(tables.main, "WITH (UPDLOCK, ROWLOCK)", "mssql"))
+            row = conn.execute(locked).mappings().first()
+            if row is None:
+                raise RecordGone(f"{self.system}: update {entity} {remote_id}: the record no longer exists", status=404)
+            current = self._record(entity, row)
+            if guard is not None:
+                guard(current)
+            # A column holding several fields is written whole: the parts not given keep their value.
+            merged = dict(values)
+            for _, column in profile.all_columns():
+                if column.fields and any(f in values for f in column.fields):
+                    merged.update({f: current.values.get(f) for f in column.fields if f not in values})
+            if self._number_field(entity) and profile.key.generated == "number":
+                merged.pop(self._number_field(entity), None)  # the number is the key: never rewritten
+            rows, problems = validate.fitted_rows(self.profile, entity, merged, create=False)
+            if problems:
+                raise RecordRejected(f"{self.system}: update {entity} {remote_id} " + validate.describe(label, problems),
+                                     field_errors=problems)
+            main = rows[profile.table]
+            if profile.change.strategy == "modified":
+                main[profile.change.column] = sa.func.current_timestamp()
+            if main:
+                conn.execute(tables.main.update().where(tables.key == key).values(main))
+            for extension, table in zip(profile.extensions, tables.extensions):
+                row_values = rows[extension.table]
+                if not row_values:
+                    continue
+                written = conn.execute(table.update().where(table.c[extension.key] == key).values(row_values)).rowcount
+                if not written:
+                    conn.execute(table.insert().values({extension.key: key, **row_values}))
         stored = self.get(entity, remote_id)
-        assert stored is not None
+        if stored is None:
+            raise RecordGone(f"{self.system}: update {entity} {remote_id}: the record no longer exists", status=404)
         return stored
+
+    @contextmanager
+    def _transaction(self, what: str, *, creating: bool = False) -> Iterator[sa.Connection]:
+        """One transaction; database errors become the connector's errors, naming the write.
+
+        A failure before COMMIT leaves nothing behind (rolled back): retrying is safe. A failure
+        during COMMIT leaves the outcome unknown: a create is looked up before it is sent again.
+        """
+        committing = False
+        try:
+            with self.engine.connect() as conn:
+                transaction = conn.begin()
+                try:
+                    yield conn
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                committing = True
+                transaction.commit()
+        except sa.exc.IntegrityError as exc:
+            detail = _first_line(exc.orig)
+            raise RecordRejected(f"{self.system}: {what}: the database refused it ({detail})",
+                                 field_errors={"(record)": detail}) from None
+        except sa.exc.DBAPIError as exc:
+            detail = _first_line(exc.orig)
+            if committing and creating:
+                raise OutcomeUnknown(f"{self.system}: {what}: the commit's outcome is unknown ({detail})") from None
+            raise ConnectorError(f"{self.system}: {what}: {detail}") from None
 
     # -- change probe --------------------------------------------------------------------------
 

@@ -130,11 +130,25 @@ class Numbering(Strict):
 
     counter: a counter table row (UPDATE ... SET value = value + 1 in the INSERT's transaction).
     max_plus_one: MAX(number) + 1 read under a lock that blocks concurrent writers until commit.
+    by_user: the product's users type it in (cobra's address number, which the ERP takes over): this
+    system is where numbers come from, but ledgerbridge draws none; a create must carry one.
     elsewhere: the other side assigns it (number policy "crm" or "hub"); a create without one is refused.
     none: the entity has no number of its own.
     """
 
-    strategy: Literal["counter", "max_plus_one", "elsewhere", "none"] = "none"
+    strategy: Literal["counter", "max_plus_one", "by_user", "elsewhere", "none"] = "none"
+
+    @property
+    def drawn_here(self) -> bool:
+        return self.strategy in ("counter", "max_plus_one")
+
+    @property
+    def assigned_here(self) -> bool:
+        return self.strategy in ("counter", "max_plus_one", "by_user")
+
+    @property
+    def must_be_given(self) -> bool:
+        return self.strategy in ("by_user", "elsewhere")
     counter_table: str | None = None
     counter_name_column: str | None = None
     counter_name: str | None = None

@@ -36,7 +36,7 @@ def fitted_rows(
                                 else f"{column.column}: {values.get(field_name)!r} cannot be stored ({exc})")
             continue
         if stored is None and column.required and (create or field_name in values):
-            if not (create and column.column == entity.number and entity.numbering.strategy in ("counter", "max_plus_one")):
+            if not (create and column.column == entity.number and entity.numbering.drawn_here):
                 problems.setdefault(field_name, f"{column.column} is required")
                 continue
         rows[table][column.column] = stored
@@ -56,7 +56,7 @@ def limits(profile: Profile, entity_name: str) -> FieldLimits:
         for field_name in column.model_fields:
             if length and model[field_name].kind.value == "text":
                 max_lengths[field_name] = min(length, max_lengths.get(field_name, length))
-        generated = column.column == entity.number and entity.numbering.strategy in ("counter", "max_plus_one")
+        generated = column.column == entity.number and entity.numbering.drawn_here
         if column.required and column.field and not generated:
             required.append(column.field)
     return FieldLimits(max_lengths=max_lengths, required=tuple(dict.fromkeys(required)))
