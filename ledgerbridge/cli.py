@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     from ledgerbridge.systems import commands as system_commands
 
     system_commands.add_arguments(commands)
+    from ledgerbridge.systems.sql import cli as profile_commands
+
+    profile_commands.add_arguments(commands)
 
     sync = commands.add_parser(
         "sync", help="run one sync of the configured entities", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -119,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             return system_commands.run_systems(args)
         if args.command == "emulate":
             return system_commands.run_emulate(args)
+        if args.command == "profile":
+            return profile_commands.run(args)
         config = load_config(args.config)
         if args.command == "sync":
             return run_sync(config, args)

@@ -11,7 +11,7 @@ product (profiles/<system>.yaml, overridable per installation with the option `p
     changes.py         rowversion / modified-at / snapshot-hash change detection and their cursors
     numbers.py         drawing a number: counter table, MAX+1 under a lock
     connector.py       the Connector protocol over all of that, plus the one-query change probe
-    check.py           `ledgerbridge profile check`: a profile held against a live database
+    check.py, cli.py   `ledgerbridge profile check`: a profile held against a live database
     emulator.py        a product database created from its profile (tests: PostgreSQL via ODBC; demo: SQLite)
     odbc_postgresql.py the `postgresql+pyodbc` dialect the tests reach PostgreSQL through
     demo_seed.py       the demo's model records stored in a product's own tables
@@ -63,7 +63,8 @@ def _profile_for(system: str, options: Mapping[str, Any]) -> Profile:
     return load_profile(system, options.get("profile") or None)
 
 
-def _url(config) -> Any:
+def database_url(config) -> Any:
+    """The configuration's database URL with the password from its environment variable."""
     import sqlalchemy as sa
 
     url = sa.make_url(config.base_url)
@@ -87,7 +88,7 @@ def _connect_for(system: str):
     def connect(config):
         from ledgerbridge.systems.sql.connector import SqlConnector
 
-        url = _url(config)
+        url = database_url(config)
         return SqlConnector(
             _profile_for(system, config.options),
             url,
