@@ -59,13 +59,13 @@ def test_sigterm_stops_serve_and_every_child(tmp_path, webcrm, economic, secrets
     serve = subprocess.Popen(
         [sys.executable, "-m", "ledgerbridge.cli", "serve", "--config", str(config), "--workdir", str(tmp_path),
          "--no-register", "--hooks-port", "0", "--ui-port", str(ui_port), "--console-port", str(console_port)],
-        env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "serve.err", "w"),
     )
     children: set[int] = set()
     try:
         deadline = time.monotonic() + 120  # the test's own timeout: the webserver loading the code location
         while time.monotonic() < deadline:
-            assert serve.poll() is None, "serve ended on its own"
+            assert serve.poll() is None, f"serve ended on its own: {(tmp_path / 'serve.err').read_text()[-2000:]}"
             try:
                 if requests.get(f"http://127.0.0.1:{ui_port}/server_info", timeout=1).ok:
                     break
