@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Materiali
 from ledgerbridge.analytics import VIEWS, create_views
 
 from assets.metadata import row_count
+from resources import HubStoreResource
 
 VIEW_SOURCES = {
     "sales_lines": ("invoice_lines", "invoices", "debtors", "items"),
@@ -20,10 +21,9 @@ def view_asset(view: str, entities: list[str]) -> AssetsDefinition:
         group_name="analytics",
         kinds={"sql"},
         description=f"SQL view {view} over the hub tables (see docs/analysts.md).",
-        required_resource_keys={"hub"},
     )
-    def _view(context: AssetExecutionContext) -> MaterializeResult:
-        store = context.resources.hub.store
+    def _view(context: AssetExecutionContext, hub: HubStoreResource) -> MaterializeResult:
+        store = hub.store
         create_views(store)
         return MaterializeResult(metadata={"dagster/table_name": view, "dagster/row_count": row_count(store, view)})
 

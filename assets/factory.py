@@ -1,5 +1,10 @@
 """The assets of one entity. Each body reads a resource, calls the engine, returns metadata.
 
+One road, two drivers: every body calls the same step of `SyncEngine` the CLI's `SyncEngine.run`
+calls (pull, reconcile, settle + plan + gate, push), with the same semantics. A dry run
+(`run_options` resource, `dry_run: true`) pulls and reconciles, plans and checks without
+recording anything (no outbox or quarantine rows) and writes nothing remote, as `sync --dry-run`.
+
     crm/<entity>, erp/<entity>      pull (incremental by cursor; `full` re-reads everything)
     hub/<entity>                    reconcile both sides into golden records
     plan/erp_<entity>               planned writes + the blocking `quality_gate` check
@@ -8,8 +13,8 @@
                                     (so a number the ERP assigned is written back in the same run)
 """
 
-
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from dagster import (
     AssetCheckResult,
@@ -26,17 +31,13 @@ from dagster import (
     asset,
 )
 
-from ledgerbridge.config import SyncConfig
 from ledgerbridge.model import Entity
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import hub_table_name, staging_table_name
-from ledgerbridge.sync.gate import apply_gate
-from ledgerbridge.sync.plan import plan_push
-from ledgerbridge.sync.pull import pull
-from ledgerbridge.sync.push import push
-from ledgerbridge.sync.reconcile import reconcile
+from ledgerbridge.sync.engine import SyncEngine
 
 from assets.metadata import markdown_table, table_metadata
+from resources import HubStoreResource, RunOptionsResource, SyncConfigResource, SystemsResource
 
 # Remote APIs are flaky; the connectors already retry single calls, this retries a whole step.
 REMOTE_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
@@ -46,8 +47,16 @@ class PullConfig(Config):
     full: bool = False  # ignore the cursor and read every record (the nightly reconcile)
 
 
-class PushConfig(Config):
-    dry_run: bool = False  # plan and check only; nothing is written to the remote system
+@contextmanager
+def engine(hub: HubStoreResource, sync_config: SyncConfigResource, systems: SystemsResource | None = None,
+           *sides: str) -> Iterator[SyncEngine]:
+    """The CLI's engine over this run's resources, with connectors to `sides` (closed afterwards)."""
+    connectors = {side: systems.connector(side) for side in sides} if systems is not None else {}
+    try:
+        yield SyncEngine(sync_config.config, hub.store, connectors)
+    finally:
+        for connector in connectors.values():
+            connector.close()
 
 
 def key(stage: str, name: str) -> AssetKey:
@@ -62,13 +71,13 @@ def pull_asset(entity: Entity, side: str) -> AssetsDefinition:
         group_name=entity.name,
         kinds={"python", "sql"},
         description=f"{entity.name} as pulled from the {side.upper()} (table {table}).",
-        required_resource_keys={"hub", side},
         retry_policy=REMOTE_RETRY,
     )
-    def _pull(context: AssetExecutionContext, config: PullConfig) -> MaterializeResult:
-        store = context.resources.hub.store
-        with closing(getattr(context.resources, side).connector()) as connector:
-            result = pull(store, connector, side, entity.name, full=config.full)
+    def _pull(context: AssetExecutionContext, config: PullConfig, hub: HubStoreResource,
+              sync_config: SyncConfigResource, systems: SystemsResource) -> MaterializeResult:
+        store = hub.store
+        with engine(hub, sync_config, systems, side) as road:
+            result = road.pull(side, entity.name, full=config.full)
         return MaterializeResult(
             metadata=table_metadata(
                 store, table, entity, "staging",
@@ -90,11 +99,12 @@ def hub_asset(entity: Entity) -> AssetsDefinition:
         group_name=entity.name,
         kinds={"sql"},
         description=f"Reconciled {entity.name} (table {table}): matched, merged by field owner.",
-        required_resource_keys={"hub", "sync_config"},
     )
-    def _reconcile(context: AssetExecutionContext) -> MaterializeResult:
-        store = context.resources.hub.store
-        result = reconcile(store, context.resources.sync_config.config, entity.name, run_id=context.run_id)
+    def _reconcile(context: AssetExecutionContext, hub: HubStoreResource,
+                   sync_config: SyncConfigResource) -> MaterializeResult:
+        store = hub.store
+        with engine(hub, sync_config) as road:
+            result = road.reconcile(entity.name, run_id=context.run_id)
         return MaterializeResult(
             metadata=table_metadata(
                 store, table, entity, "hub",
@@ -128,19 +138,16 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
         group_name=entity.name,
         kinds={"sql"},
         description=f"Writes planned towards the {side.upper()} for {entity.name} (outbox rows 'planned').",
-        required_resource_keys={"hub", "sync_config", side},
         check_specs=[gate_spec],
     )
-    def _plan(context: AssetExecutionContext) -> MaterializeResult:
-        store = context.resources.hub.store
-        sync_config: SyncConfig = context.resources.sync_config.config
-        with closing(getattr(context.resources, side).connector()) as connector:
-            limits = connector.limits(entity.name)
-        plan = plan_push(store, sync_config, entity.name, side)
-        gate = apply_gate(
-            store, plan, limits, threshold=sync_config.quality.block_threshold,
-            min_records=sync_config.quality.block_min_records, run_id=context.run_id
-        )
+    def _plan(context: AssetExecutionContext, hub: HubStoreResource, sync_config: SyncConfigResource,
+              systems: SystemsResource, run_options: RunOptionsResource) -> MaterializeResult:
+        dry_run = run_options.dry_run
+        with engine(hub, sync_config, systems, side) as road:
+            if not dry_run:
+                road.settle(side, entity.name, run_id=context.run_id)
+            plan, gate = road.plan(side, entity.name, run_id=context.run_id, record=not dry_run)
+        quality = sync_config.config.quality
         held = gate.held_back()
         check = AssetCheckResult(
             check_name="quality_gate",
@@ -152,7 +159,7 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
                 "released": gate.released,
                 "bad_share": round(gate.report.bad_share, 4),
                 "newly_bad_share": round(gate.newly_bad_share, 4),
-                "threshold": sync_config.quality.block_threshold,
+                "threshold": quality.block_threshold,
                 "counts_by_reason": gate.report.counts_by_reason(),
                 "held_back_preview": markdown_table(
                     [{**h, "reasons": "; ".join(h["reasons"])} for h in held], ["record", "target", "reasons"]
@@ -169,6 +176,7 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
                 "not_created": plan.not_created_counts(),
                 "waiting_for_parent": len(plan.waiting),
                 "held_back": len(gate.held),
+                "dry_run": dry_run,
             },
             check_results=[check],
         )
@@ -185,15 +193,15 @@ def push_asset(entity: Entity, side: str) -> AssetsDefinition:
         group_name=entity.name,
         kinds={"python"},
         description=f"{entity.name} written to the {side.upper()} through the outbox.",
-        required_resource_keys={"hub", side},
         retry_policy=REMOTE_RETRY,
     )
-    def _push(context: AssetExecutionContext, config: PushConfig) -> MaterializeResult:
-        store = context.resources.hub.store
-        if config.dry_run:
+    def _push(context: AssetExecutionContext, hub: HubStoreResource, sync_config: SyncConfigResource,
+              systems: SystemsResource, run_options: RunOptionsResource) -> MaterializeResult:
+        store = hub.store
+        if run_options.dry_run:
             return MaterializeResult(metadata={"dry_run": True, "created": 0, "updated": 0})
-        with closing(getattr(context.resources, side).connector()) as connector:
-            result = push(store, connector, side, entity.name, run_id=context.run_id)
+        with engine(hub, sync_config, systems, side) as road:
+            result = road.push(side, entity.name, run_id=context.run_id)
         # The target's staging table holds what the system stored after each confirmed write.
         return MaterializeResult(
             metadata=table_metadata(

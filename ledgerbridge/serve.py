@@ -134,12 +134,12 @@ def console_server(config: SyncConfig, hub_default: str, host: str, port: int) -
 
 def daemon_command(sensor_loop_seconds: float | None, *, dequeue_seconds: float | None = None,
                    warm: bool = False) -> list[str]:
-    """The daemon's command line: stock, or through ledgerbridge.fast_daemon when a knob is set."""
+    """The daemon's command line: stock, or through pipelines.fast_daemon when a knob is set."""
     workspace = ["-w", str(PROJECT_ROOT / "workspace.yaml")]
     if sensor_loop_seconds is None and dequeue_seconds is None and not warm:
         return [sys.executable, "-m", "dagster._daemon", "run", *workspace]
     options = (["--dequeue-seconds", str(dequeue_seconds)] if dequeue_seconds else []) + (["--warm"] if warm else [])
-    return [sys.executable, "-m", "ledgerbridge.fast_daemon", str(sensor_loop_seconds or 0), *options, "run", *workspace]
+    return [sys.executable, "-m", "pipelines.fast_daemon", str(sensor_loop_seconds or 0), *options, "run", *workspace]
 
 
 def start_dagster(env: dict[str, str], *, ui_host: str, ui_port: int | None,

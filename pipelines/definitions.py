@@ -1,60 +1,63 @@
-"""The code location. The sync configuration comes from $LEDGERBRIDGE_CONFIG; without it, the
-embedded default is the demo's (emulated webCRM and e-conomic, SQLite hub in ./ledgerbridge-demo),
-so `dagster dev` always loads."""
+"""The code location, built from the sync configuration named by $LEDGERBRIDGE_CONFIG.
+
+There is no silent default: without the variable (or with a file that does not exist) loading
+fails with a sentence saying what to set. The demo is a choice: `bin/demo --ui` writes its
+configuration and sets LEDGERBRIDGE_CONFIG to it; `ledgerbridge serve` does the same.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from dagster import Definitions, EnvVar, in_process_executor
+from dagster import Definitions, EnvVar, definitions, in_process_executor
 
 from assets import entity_assets
 from assets.analytics import analytics_assets
-from ledgerbridge.config import SyncConfig, SystemConfig, load_config, parse_config
+from ledgerbridge.config import ConfigError, SyncConfig, load_config
 from ledgerbridge.sync.engine import enabled_entities
 from pipelines.jobs import entity_jobs, schedules
 from pipelines.sensors import build_sensors
-from resources import EconomicResource, HubStoreResource, SyncConfigResource, WebcrmResource
+from resources import HubStoreResource, RunOptionsResource, SyncConfigResource, SystemsResource
 
-DEFAULT_WORKDIR = Path("ledgerbridge-demo")
+CONFIG_VARIABLE = "LEDGERBRIDGE_CONFIG"
 
 
 def config_path() -> Path:
-    return Path(os.environ.get("LEDGERBRIDGE_CONFIG", DEFAULT_WORKDIR / "config.yaml"))
-
-
-def default_config() -> SyncConfig:
-    from ledgerbridge.demo.run import DEFAULT_CRM, DEFAULT_ERP, demo_config
-    from ledgerbridge.systems import get
-
-    crm, erp = (f"http://127.0.0.1:{get(name).emulation.demo_port}" for name in (DEFAULT_CRM, DEFAULT_ERP))
-    return parse_config(demo_config(DEFAULT_WORKDIR, crm, erp), "embedded default")
-
-
-def connector_resource(system: SystemConfig):
-    if system.system == "webcrm":
-        return WebcrmResource(
-            base_url=system.base_url,
-            api_key=EnvVar(system.secrets["api_key"]),
-            number_field=str(system.options.get("number_field", "OrganisationExtraCustom1")),
-            rate_per_second=system.rate_per_second,
+    value = os.environ.get(CONFIG_VARIABLE)
+    if not value:
+        raise ConfigError(
+            f"{CONFIG_VARIABLE} is not set: set it to the sync configuration file (YAML) this code location "
+            "should run, or start the demo with `bin/demo --ui`, which sets it"
         )
-    return EconomicResource(
-        base_url=system.base_url,
-        app_secret_token=EnvVar(system.secrets["app_secret_token"]),
-        agreement_grant_token=EnvVar(system.secrets["agreement_grant_token"]),
-        rate_per_second=system.rate_per_second,
-    )
+    path = Path(value)
+    if not path.exists():
+        raise ConfigError(f"{CONFIG_VARIABLE}={value}: no such file")
+    return path
+
+
+def default_hub_url(path: Path) -> str:
+    """As the CLI: the hub database beside the configuration file, unless the file names one."""
+    return f"sqlite:///{(path.parent / 'hub.db').resolve()}"
+
+
+def resources_for(config: SyncConfig, path: Path) -> dict:
+    sync_config = SyncConfigResource(path=str(path.resolve()))
+    return {
+        # A URL from an environment variable may hold a password: it stays an EnvVar, resolved only
+        # when the resource is used, so the UI shows the variable's name, never the URL.
+        "hub": HubStoreResource(
+            url=EnvVar(config.hub.url_env) if config.hub.url_env else config.hub.resolved_url(default_hub_url(path))
+        ),
+        "sync_config": sync_config,
+        "systems": SystemsResource(config_path=sync_config.path),
+        "run_options": RunOptionsResource(),
+    }
 
 
 def build_definitions(path: Path | None = None) -> Definitions:
     path = path or config_path()
-    if path.exists():
-        config = load_config(path)
-    else:
-        config = default_config()
-        path = DEFAULT_WORKDIR / "config.yaml"
+    config = load_config(path)
     entities = enabled_entities(config)
     assets = [a for name in entities for a in entity_assets(name)] + analytics_assets(entities)
     jobs = entity_jobs(entities)
@@ -63,15 +66,12 @@ def build_definitions(path: Path | None = None) -> Definitions:
         jobs=jobs,
         schedules=schedules(config, entities),
         sensors=build_sensors(config, entities, jobs),
-        resources={
-            "hub": HubStoreResource(url=config.hub.resolved_url(f"sqlite:///{(DEFAULT_WORKDIR / 'hub.db').resolve()}")),
-            "sync_config": SyncConfigResource(path=str(path.resolve())),
-            "crm": connector_resource(config.crm),
-            "erp": connector_resource(config.erp),
-        },
+        resources=resources_for(config, path),
         # Small, frequent runs: one process, no start-up cost per step.
         executor=in_process_executor,
     )
 
 
-defs = build_definitions()
+@definitions
+def defs() -> Definitions:
+    return build_definitions()

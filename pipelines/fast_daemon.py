@@ -1,10 +1,11 @@
-"""`python -m ledgerbridge.fast_daemon <seconds> [--dequeue-seconds S] [--warm] run -w workspace.yaml`:
+"""`python -m pipelines.fast_daemon <seconds> [--dequeue-seconds S] [--warm] run -w workspace.yaml`:
 dagster-daemon with shorter loops, optionally warming the run code.
 
 Dagster's sensor daemon evaluates all sensors, then sleeps until 5 s have passed since the loop
 began (dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME, not exposed in dagster.yaml). For webhook
 latency that fixed wait is most of the budget; this wrapper sets it before the daemon starts
-(`<seconds>` 0 keeps the stock loop). It touches a private constant, so it is opt-in
+(`<seconds>` 0 keeps the stock loop). It touches private Dagster constants, so it lives in the
+Dagster layer (pipelines/), never in the engine, and it is opt-in
 (`ledgerbridge serve --sensor-loop-seconds 1`) and checked: if the constant disappears in a Dagster
 upgrade, it says so and runs the stock daemon.
 
@@ -31,8 +32,7 @@ def warm() -> None:
         from ledgerbridge.sync.engine import enabled_entities
         from ledgerbridge.systems import build_connector
 
-        path = definitions.config_path()
-        config = definitions.load_config(path) if path.exists() else definitions.default_config()
+        config = definitions.load_config(definitions.config_path())
         entities = enabled_entities(config)
         for system in (config.erp, config.crm):  # the plan assets' gates: the target's own limits
             connector = build_connector(system)
@@ -41,9 +41,9 @@ def warm() -> None:
                     warm_suite(entity, connector.system, connector.limits(entity))
             finally:
                 connector.close()
-        print(f"ledgerbridge.fast_daemon: run code warm in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        print(f"pipelines.fast_daemon: run code warm in {time.monotonic() - started:.1f} s", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - warming is an optimisation; the first run pays instead
-        print(f"ledgerbridge.fast_daemon: warming failed ({exc!r}); the first run loads everything", file=sys.stderr)
+        print(f"pipelines.fast_daemon: warming failed ({exc!r}); the first run loads everything", file=sys.stderr)
 
 
 def shorter_dequeue_loop(seconds: float) -> None:
@@ -68,7 +68,7 @@ def main() -> None:
         elif option == "--warm":
             warm_up = True
         else:
-            raise SystemExit(f"ledgerbridge.fast_daemon: unknown option {option}")
+            raise SystemExit(f"pipelines.fast_daemon: unknown option {option}")
     import dagster._daemon.sensor as sensor_daemon
 
     if not seconds:
@@ -76,7 +76,7 @@ def main() -> None:
     elif hasattr(sensor_daemon, "MIN_INTERVAL_LOOP_TIME"):
         sensor_daemon.MIN_INTERVAL_LOOP_TIME = seconds
     else:
-        print("ledgerbridge.fast_daemon: this Dagster has no MIN_INTERVAL_LOOP_TIME; running the stock loop", file=sys.stderr)
+        print("pipelines.fast_daemon: this Dagster has no MIN_INTERVAL_LOOP_TIME; running the stock loop", file=sys.stderr)
     if dequeue:
         shorter_dequeue_loop(dequeue)
     if warm_up:

@@ -44,6 +44,7 @@ from ledgerbridge.sync.pull import read_cursor
 from ledgerbridge.webhooks.probe import probe, probeable
 from ledgerbridge.webhooks.systems import hooked_entities
 from pipelines.jobs import ENTITY_TAG, crm_only_job_name, entity_job_name
+from resources import HubStoreResource, SystemsResource
 
 INBOX_BATCH = 10_000  # rows read per tick; a larger backlog is read over the next ticks
 INBOX_INTERVAL = int(os.environ.get("LEDGERBRIDGE_INBOX_SENSOR_SECONDS", "1"))
@@ -132,14 +133,13 @@ def probe_sensor(system: str, side: str, entity: str, job) -> SensorDefinition:
         jobs=[job],
         minimum_interval_seconds=PROBE_INTERVAL,
         default_status=DefaultSensorStatus.RUNNING,
-        required_resource_keys={"hub", side},
         description=f"{system} has no webhook for {entity}: asks whether anything changed since the pull cursor.",
     )
-    def _probe(context: SensorEvaluationContext):
-        cursor = read_cursor(context.resources.hub.store, system, entity)
+    def _probe(context: SensorEvaluationContext, hub: HubStoreResource, systems: SystemsResource):
+        cursor = read_cursor(hub.store, system, entity)
         if cursor is None:
             return SkipReason(f"No {system} {entity} pull has run yet; the first run or schedule sets the cursor.")
-        connector = getattr(context.resources, side).connector()
+        connector = systems.connector(side)
         try:
             marker = probe(connector, entity, cursor)
         finally:

@@ -1,7 +1,6 @@
-"""Dagster resources: the hub store and one connector per external system we speak to."""
+"""Dagster resources: the hub store, the sync configuration, and one resource for every external system."""
 
-from resources.economic import EconomicResource
-from resources.hub_store import HubStoreResource, SyncConfigResource
-from resources.webcrm import WebcrmResource
+from resources.hub_store import HubStoreResource, RunOptionsResource, SyncConfigResource
+from resources.systems import SystemsResource
 
-__all__ = ["EconomicResource", "HubStoreResource", "SyncConfigResource", "WebcrmResource"]
+__all__ = ["HubStoreResource", "RunOptionsResource", "SyncConfigResource", "SystemsResource"]

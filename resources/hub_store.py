@@ -28,3 +28,10 @@ class SyncConfigResource(ConfigurableResource):
     @cached_property
     def config(self) -> SyncConfig:
         return load_config(self.path)
+
+
+class RunOptionsResource(ConfigurableResource):
+    """How this run drives the road. `dry_run` makes the whole run a dry run, as `ledgerbridge sync
+    --dry-run`: run config {"resources": {"run_options": {"config": {"dry_run": true}}}}."""
+
+    dry_run: bool = False

@@ -13,9 +13,9 @@ from dagster._core.test_utils import create_run_for_test
 from ledgerbridge.store import T
 from pipelines.jobs import entity_jobs
 from pipelines.sensors import build_sensors, inbox_sensor, probe_sensor
-from resources import HubStoreResource, WebcrmResource
+from resources import HubStoreResource, SystemsResource
 
-from conftest import TEST_SECRETS, make_config
+from conftest import make_config
 from sync_helpers import engine_for
 
 ENTITIES = ["debtors", "contacts"]
@@ -104,11 +104,13 @@ def test_probe_sensor_launches_once_per_change(instance, tmp_path, webcrm, econo
     org = webcrm.insert_raw("Organisations", {"OrganisationName": "Probe A/S", "OrganisationType": "Customer"})
     job = entity_jobs(["debtors"])[0]
     sensor = probe_sensor("webcrm", "crm", "debtors", job)
-    crm = WebcrmResource(base_url=webcrm.base_url, api_key=TEST_SECRETS["LB_TEST_WEBCRM_KEY"])
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    systems = SystemsResource(config_path=str(path))
 
     def evaluate(cursor=None):
         return sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=cursor,
-                                                         resources={"hub": hub, "crm": crm}))
+                                                         resources={"hub": hub, "systems": systems}))
 
     assert "No webcrm debtors pull has run yet" in evaluate().skip_message
     engine = engine_for(config, hub.store)
