@@ -12,6 +12,7 @@ from __future__ import annotations
 from dagster import AssetKey, AssetSelection, RunConfig, ScheduleDefinition, define_asset_job
 
 from ledgerbridge.config import SyncConfig
+from ledgerbridge.systems.triggers import entity_schedules
 from assets.factory import PullConfig
 
 NIGHTLY_RECONCILE = "0 2 * * *"
@@ -54,15 +55,18 @@ def full_pull_config(entities: list[str]) -> RunConfig:
 
 
 def schedules(config: SyncConfig, entities: list[str]) -> list[ScheduleDefinition]:
+    """The configured schedules, plus a default one for every entity direction that neither a
+    webhook nor a change probe covers (ledgerbridge.systems.triggers)."""
+    crons = entity_schedules(config)
     result = [
         ScheduleDefinition(
             name=f"{entity_job_name(entity)}_schedule",
             job_name=entity_job_name(entity),
-            cron_schedule=config.entity(entity).schedule,
+            cron_schedule=crons[entity],
             tags={ENTITY_TAG: entity},  # run tags
         )
         for entity in entities
-        if config.entity(entity).schedule
+        if entity in crons
     ]
     result.append(
         ScheduleDefinition(
