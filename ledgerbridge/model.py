@@ -292,6 +292,8 @@ ORDERS = Entity(
         Field("currency", max_length=3, format=Format.CURRENCY),
         Field("reference", description="The customer's reference (requisition)", max_length=60),
         Field("heading", max_length=250),
+        Field("status", description="The CRM's hand-over state: ready (to create in the ERP) or synchronized",
+              max_length=20),
     ),
     match_keys=(("number",),),
     number_field="number",

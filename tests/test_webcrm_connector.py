@@ -39,7 +39,8 @@ def pull(crm, entity, cursor, chunk_size=500):
 def test_is_a_connector(crm):
     assert isinstance(crm, Connector)
     assert (crm.system, crm.role) == ("webcrm", "crm")
-    assert crm.entities() == ("debtors", "contacts", "items", "invoices", "invoice_lines", "payments")
+    assert set(crm.entities()) == {"debtors", "contacts", "items", "invoices", "invoice_lines", "payments",
+                                   "employees", "orders", "order_lines"}
     assert crm.limits("debtors").max_lengths["name"] == 200
     assert crm.limits("debtors").required == ("name",)
     assert crm.limits("contacts").required == ("debtor_id",)

@@ -25,7 +25,10 @@ def _mapping(options: Mapping[str, Any]):
     from ledgerbridge.systems.webcrm.mapping import DEFAULT, WebcrmMapping
 
     number_field = str(options.get("number_field", NUMBER_FIELD))
-    return DEFAULT if number_field == NUMBER_FIELD else WebcrmMapping(number_field=number_field)
+    sellers = bool(options.get("sellers", False))
+    if number_field == NUMBER_FIELD and not sellers:
+        return DEFAULT
+    return WebcrmMapping(number_field=number_field, sellers=sellers)
 
 
 def _connect(config):
@@ -34,6 +37,7 @@ def _connect(config):
     return WebcrmConnector(
         config.base_url, config.secret("api_key"),
         number_field=str(config.options.get("number_field", NUMBER_FIELD)),
+        sellers=bool(config.options.get("sellers", False)),
         timeout=config.timeout_seconds, rate_per_second=config.rate_per_second,
     )
 
@@ -59,11 +63,17 @@ SYSTEM = System(
         "invoices": EntitySupport(READ_WRITE),
         "invoice_lines": EntitySupport(READ_WRITE),
         "payments": EntitySupport(READ_WRITE),
+        # Users and Opportunities have no update-date filter: scanned like Products, no probe.
+        "employees": EntitySupport(READ_WRITE),
+        "orders": EntitySupport(READ_WRITE),
+        "order_lines": EntitySupport(READ_WRITE),
     },
     connect=_connect,
     mapping=_mapping,
     secrets=("api_key",),
-    options={"number_field": f"the OrganisationDto field holding the ERP customer number (default {NUMBER_FIELD})"},
+    options={"number_field": f"the OrganisationDto field holding the ERP customer number (default {NUMBER_FIELD})",
+             "sellers": "true: debtors and orders carry their seller (OrganisationOwner, OpportunityAssignedTo "
+                        "-> employees); needs the employees entity synced (default false)"},
     webhooks=WebcrmWebhooks(),
     emulation=Emulation(
         start=_emulator,

@@ -65,7 +65,7 @@ import requests
 
 from ledgerbridge.connectors.base import Chunk, ConnectorError, FieldLimits, RecordGone, RecordRejected, RemoteRecord, WriteGuard
 from ledgerbridge.connectors.http import HttpClient
-from ledgerbridge.systems.webcrm.contract import FIND_BY_DATES, id_field, parse_timestamp
+from ledgerbridge.systems.webcrm.contract import FIND_BY_DATES, LINE_PARENTS, id_field, parse_timestamp
 from ledgerbridge.systems.webcrm.mapping import WebcrmMapping
 
 FAR_FUTURE = "3000-01-01T00:00:00.000Z"
@@ -93,6 +93,7 @@ class WebcrmConnector:
         invoice_fields: dict[str, str] | None = None,
         payment_fields: dict[str, str] | None = None,
         line_fields: dict[str, str] | None = None,
+        sellers: bool = False,
         timeout: float = 30,
         max_attempts: int = 5,
         backoff_base: float = 0.2,
@@ -100,7 +101,7 @@ class WebcrmConnector:
     ):
         self.mapping = WebcrmMapping(
             number_field=number_field, item_fields=item_fields, invoice_fields=invoice_fields,
-            payment_fields=payment_fields, line_fields=line_fields,
+            payment_fields=payment_fields, line_fields=line_fields, sellers=sellers,
         )
         self._api_key = api_key
         options = dict(system=self.system, timeout=timeout, max_attempts=max_attempts, backoff_base=backoff_base)
@@ -191,7 +192,7 @@ class WebcrmConnector:
         (most rows are filtered out, so the chunk size must not multiply the calls); the kept
         records come in chunks of `size`. Only the last chunk carries a cursor: the server time of
         the first page minus WATERMARK_MARGIN (see the module docstring)."""
-        parents = self._delivery_ids() if entity == "invoice_lines" else None
+        parents = self._parent_ids(LINE_PARENTS[entity]) if entity in LINE_PARENTS else None
         watermark: str | None = None
         pending: list[RemoteRecord] = []
         page = 1
@@ -206,7 +207,7 @@ class WebcrmConnector:
                 if not self.mapping.carries(entity, row):
                     continue
                 if parents is not None and row.get("QuotationLineOpportunityId") not in parents:
-                    continue  # a line of an opportunity, not of a delivery
+                    continue  # a line of the other parent (an opportunity's line is no invoice line)
                 record = self.mapping.from_remote(entity, row)
                 if since is None or record.updated_at is None or record.updated_at >= since:
                     pending.append(record)
@@ -221,17 +222,17 @@ class WebcrmConnector:
             pending = pending[size:]
         yield Chunk(pending, watermark)
 
-    def _delivery_ids(self) -> set[int]:
-        """Every delivery's id: GET /QuotationLines also lists lines of opportunities, which are
-        no invoice lines (ceil(deliveries/1000) calls)."""
+    def _parent_ids(self, resource: str) -> set[int]:
+        """Every delivery's (or opportunity's) id: GET /QuotationLines lists the lines of both, and
+        an invoice line is a delivery's, an order line an opportunity's (ceil(parents/1000) calls)."""
         ids: set[int] = set()
         page = 1
         while True:
             rows = self._call(
-                "GET", "/Deliveries", what=f"GET /Deliveries page {page} (delivery ids)",
+                "GET", f"/{resource}", what=f"GET /{resource} page {page} (parent ids)",
                 params={"Page": page, "Size": MAX_PAGE_SIZE},
             ).json()
-            ids.update(r["DeliveryId"] for r in rows)
+            ids.update(r[id_field(resource)] for r in rows)
             if len(rows) < MAX_PAGE_SIZE:
                 return ids
             page += 1

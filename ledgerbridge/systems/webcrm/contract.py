@@ -1,6 +1,7 @@
 """webCRM's contract tables, transcribed from its Swagger 2.0 spec (api.webcrm.com/swagger).
 
-OrganisationDto, PersonDto, ProductDto, DeliveryDto, QuotationLineDto(+UpdateDto): names, types,
+OrganisationDto, PersonDto, ProductDto, DeliveryDto, QuotationLineDto(+UpdateDto), UserDto,
+OpportunityDto: names, types,
 maxLength, and which endpoints each resource has. The emulator validates against them, the
 mapping derives webCRM's field lengths from them, so they are written once, here.
 tests/test_webcrm_emulator.py checks them against the spec file.
@@ -61,6 +62,30 @@ _DTO_SPECS = {
         OpportunityId:i OrganisationId:i PersonId:i Price:n Quantity:n SortOrder:i StockStatus:s
         UpdatedAt:d UpdatedBy:s VatPercentage:n
     """,
+    # Users (the sellers: employees) and Opportunities (the orders, with QuotationLines as their lines).
+    "User": """
+        AccessId:i AccessLevel:i AddressFormat:e:Scandinavian|UK|US AdvancedGroups:s AuthenticationCode:s
+        BccEmail:s BccMode:e:NoTag|TagBeginning|TagEnd BccTag:s BudgetNote:s
+        CalendarColorScheme:e:Scheme0|Scheme1|Scheme2|Scheme3|Scheme4|Scheme5|Scheme6|Scheme7|Scheme8|Scheme9|Dashboard
+        CreatedAt:d CreatedBy:s CurrencyName:s DateFormat:e:DDhMMhYYYY|YYYYhMMhDD|MMsDDsYYYY|DDpMMpYYYY|YYYYpMMpDD
+        DecimalPoint:s DefaultSupportCaseChannel:i DefaultMemberGroupId:i DefaultOpportunity2ndResponsible:i
+        DefaultOrganisation2ndResponsible:i Email:s GmtDifference:i GroupId:i Id:i Initials:s IntegrationId:s
+        IpRestrict:s IsRestApiEnabled:b IsSpellCheckerEnabled:b IsSupportCaseAvailableStatusEnabled:b LanguageId:i
+        LastLoginDateTime:d LastTryDateTime:d LoginCount:i LoginLog:s LoginName:s MobilePhone:s Name:s Password:s
+        PasswordInUrl:b PasswordUpdatedAt:d PhoneParameters:s SmsLogin:i SoftCall:s SupportCaseExpirationDateTime:d
+        SupportCaseLatest:d SupportCaseNotificationType:e:Never|StatusEmail|StatusEmailAndMessage|Default
+        SupportCaseStatus:e:Available|Busy|OffLine|Absent SynchronizationMode:e:Enabled|Disabled Telephone:s
+        Territories:s Ticket:s TicketExpirationDateTime:d TimeFormat:e:Hours24|Hours12 Title:s UpdatedAt:d
+        UpdatedBy:s WrongPasswordCount:i Custom1-15:s Memo:s
+    """,
+    "Opportunity": """
+        AssignedTo:i AssignedTo2:i Comment:s CreatedAt:d CreatedBy:s CurrencyName:s Description:s Discount:n
+        ErpId:s ErpReadOnly:s ErpStatus:e:NotReadyForSynchronization|ReadyForSynchronization|Synchronized
+        ErpSyncDateTime:d GmRevenue1-12:n History:s Id:i Level:i LevelText:s Lost1-3:s LostDate:d
+        NextFollowUp:d Note:s Number:s OrderDate:d OrderGmValue:n OrderValue:n OrganisationId:i Percent:i
+        PersonId:i Product:s ProductId:i QuotationLanguageId:i Revenue1-12:n Search1-2:s SpentTime:s UpdatedAt:d
+        UpdatedBy:s UserGroupId:i WinPercent:i WinPercent2:i WinYesNo:b Plus1-20:s Custom1-15:s Memo:s
+    """,
 }
 # Request bodies that are not the read DTO: PUT/POST/PATCH /QuotationLines take a
 # QuotationLineUpdateDto, which is QuotationLineDto plus these (accepted, never answered).
@@ -96,7 +121,7 @@ def _parse_dto(prefix: str, spec: str) -> dict[str, DtoField]:
 # resource name -> (DTO prefix, field table)
 RESOURCES = {
     "Organisations": "Organisation", "Persons": "Person", "Products": "Product",
-    "Deliveries": "Delivery", "QuotationLines": "QuotationLine",
+    "Deliveries": "Delivery", "QuotationLines": "QuotationLine", "Users": "User", "Opportunities": "Opportunity",
 }
 DTO_FIELDS: dict[str, dict[str, DtoField]] = {
     resource: _parse_dto(prefix, _DTO_SPECS[prefix]) for resource, prefix in RESOURCES.items()
@@ -111,19 +136,24 @@ WRITE_DTO_FIELDS: dict[str, dict[str, DtoField]] = {
 # and QuotationLines no date window at all. POST answers the new id (int32) where the spec says so.
 FIND_BY_DATES: dict[str, tuple[str, ...]] = {
     "Organisations": ("Update", "Create"), "Persons": (), "Products": (), "Deliveries": ("Create",),
-    "QuotationLines": (),
+    "QuotationLines": (), "Users": (), "Opportunities": ("Create",),
 }
 DELETABLE = frozenset({"Products", "QuotationLines"})
-POST_RETURNS_ID = frozenset({"Persons", "Products", "Deliveries", "QuotationLines"})
+POST_RETURNS_ID = frozenset({"Persons", "Products", "Deliveries", "QuotationLines", "Opportunities"})
 # Reference fields webCRM checks on write: (resource, field) -> the resource the id must exist in.
 # A quotation line's parent is an opportunity or a delivery (QuotationLineOpportunityId; the DTO
 # has no other parent field, and GET /Deliveries/{id}/QuotationLines lists the lines whose parent
-# is that delivery). The emulator knows no opportunities, so there it must be a delivery.
-REFERENCES: dict[tuple[str, str], str] = {
+# is that delivery): the id must be a delivery's or an opportunity's (targets are tried in order).
+REFERENCES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("Persons", "PersonOrganisationId"): "Organisations",
     ("Deliveries", "DeliveryOrganisationId"): "Organisations",
-    ("QuotationLines", "QuotationLineOpportunityId"): "Deliveries",
+    ("QuotationLines", "QuotationLineOpportunityId"): ("Deliveries", "Opportunities"),
+    ("Opportunities", "OpportunityOrganisationId"): "Organisations",
 }
+
+
+def reference_targets(target: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (target,) if isinstance(target, str) else target
 # What webCRM itself insists on when writing (beyond the DTO's own `required: [XId]`, which the
 # server assigns): an organisation needs a name, a person belongs to an organisation.
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -132,6 +162,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "Products": (),
     "Deliveries": ("DeliveryOrganisationId",),
     "QuotationLines": ("QuotationLineOpportunityId",),
+    "Users": ("UserName",),  # the spec requires nothing; a user without a name is no seller [?]
+    "Opportunities": ("OpportunityOrganisationId",),
 }
 # Fields the server stamps; whatever a client sends for them is ignored.
 SERVER_FIELDS = ("Id", "CreatedAt", "CreatedBy", "UpdatedAt", "UpdatedBy")
@@ -139,7 +171,10 @@ SERVER_FIELDS = ("Id", "CreatedAt", "CreatedBy", "UpdatedAt", "UpdatedBy")
 ENTITY_RESOURCE = {
     "debtors": "Organisations", "contacts": "Persons", "items": "Products",
     "invoices": "Deliveries", "invoice_lines": "QuotationLines", "payments": "Deliveries",
+    "employees": "Users", "orders": "Opportunities", "order_lines": "QuotationLines",
 }
+# The parent resource of the entities kept in QuotationLines (a line's parent is either).
+LINE_PARENTS = {"invoice_lines": "Deliveries", "order_lines": "Opportunities"}
 
 
 def id_field(resource: str) -> str:

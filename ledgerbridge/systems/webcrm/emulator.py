@@ -51,12 +51,14 @@ from ledgerbridge.systems.webcrm.emulator_hooks import WebcrmHooks
 from ledgerbridge.systems.webcrm.problems import ValidationFailed, not_found, validation_problem
 from ledgerbridge.systems.webcrm.contract import (
     DELETABLE, DTO_FIELDS, FIND_BY_DATES, POST_RETURNS_ID, REFERENCES, REQUIRED, RESOURCES, SERVER_FIELDS,
+    reference_targets,
     WRITE_DTO_FIELDS, id_field,
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Distinct id ranges per resource, so a test that mixes up an organisation id and a person id fails.
-ID_START = {"Organisations": 1, "Persons": 100_001, "Products": 500_001, "Deliveries": 700_001, "QuotationLines": 900_001}
+ID_START = {"Organisations": 1, "Persons": 100_001, "Products": 500_001, "Deliveries": 700_001, "QuotationLines": 900_001,
+            "Users": 10_001, "Opportunities": 800_001}
 DEFAULT_SIZE = 100
 INT32 = (-(2**31), 2**31 - 1)
 
@@ -205,8 +207,9 @@ class WebcrmEmulator(Emulator):
                 errors[key + name] = [f"The {name} field is required."]
         for (owner, name), target in REFERENCES.items():
             ref = record.get(name)
-            if owner == resource and ref and str(ref) not in self.tables.rows[target]:
-                errors[key + name] = [f"{RESOURCES[target]} {ref} does not exist."]
+            targets = reference_targets(target)
+            if owner == resource and ref and not any(str(ref) in self.tables.rows[t] for t in targets):
+                errors[key + name] = [f"{' or '.join(RESOURCES[t] for t in targets)} {ref} does not exist."]
         return errors
 
     def _checked_write(self, resource: str, id: str | None, body: Any, *, replace: bool, key: str = "") -> dict[str, Any]:
@@ -228,6 +231,8 @@ class WebcrmEmulator(Emulator):
             Route("/Auth/ApiRefresh", self.api_refresh, methods=["POST"]),
             Route("/Organisations/{id}/Persons", self._bind(self.children, "Organisations", "Persons"), methods=["GET"]),
             Route("/Deliveries/{id}/QuotationLines", self._bind(self.children, "Deliveries", "QuotationLines"), methods=["GET"]),
+            Route("/Opportunities/{id}/QuotationLines", self._bind(self.children, "Opportunities", "QuotationLines"),
+                  methods=["GET"]),
         ]
         for resource in RESOURCES:
             item_methods = ["GET", "PUT"] + (["DELETE"] if resource in DELETABLE else [])
@@ -373,7 +378,7 @@ class WebcrmEmulator(Emulator):
         id = request.path_params["id"]
         if not id.isdigit():
             return validation_problem({"id": [f"The value '{id}' is not valid."]})
-        field = next(f for (owner, f), target in REFERENCES.items() if owner == child and target == parent)
+        field = next(f for (owner, f), target in REFERENCES.items() if owner == child and parent in reference_targets(target))
         prefix = RESOURCES[child]
         with self.tables.lock:
             if str(int(id)) not in self.tables.rows[parent]:

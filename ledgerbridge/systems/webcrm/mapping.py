@@ -78,6 +78,10 @@ LINE_NUMBER = positive_int(0)
 # a delivery that is no invoice (yet) is "NotReadyForSynchronization", the model's None.
 ERP_STATUS = {None: "NotReadyForSynchronization", "draft": "ReadyForSynchronization", "booked": "Synchronized"}
 STATUS = enum(ERP_STATUS, default_remote="NotReadyForSynchronization")
+# The same flag on an opportunity that is an order: "ready" asks the ERP to create it (the orders'
+# creation trigger, `create_in_erp: "status == 'ready'"`), "synchronized" once it is there.
+ORDER_STATUS = enum({None: "NotReadyForSynchronization", "ready": "ReadyForSynchronization",
+                     "synchronized": "Synchronized"}, default_remote="NotReadyForSynchronization")
 
 
 def split_person_name(name: str | None) -> tuple[str, str]:
@@ -155,6 +159,18 @@ INVOICE_NUMBER = Composite(
 )
 
 
+# Where an opportunity that is an order keeps what OpportunityDto has no field for (installation-specific).
+ORDER_FIELDS: dict[str, str] = {"reference": "OpportunityCustom1", "delivery_date": "OpportunityCustom2"}
+
+
+def seller(model: str, remote: str, on: bool) -> Composite:
+    """A seller reference (a webCRM user id). Off (the default), it is neither read nor written: a
+    debtor's owner must not wait for, or be cleared by, an employees sync that is not configured."""
+    if on:
+        return simple(model, remote, REFERENCE_INT)
+    return Composite((model,), (remote,), lambda v: {}, lambda r: {})
+
+
 def read_only(model: str, remote: str, convert: Converter = TEXT) -> Composite:
     """A field read from the record but never written through this entity (another entity owns it)."""
     return compiled(Field(model, remote, convert, direction="read"))
@@ -191,6 +207,7 @@ class WebcrmMapping:
         invoice_fields: dict[str, str] | None = None,
         payment_fields: dict[str, str] | None = None,
         line_fields: dict[str, str] | None = None,
+        sellers: bool = False,
     ):
         if number_field not in DTO_FIELDS["Organisations"]:
             raise ValueError(f"number_field {number_field!r} is not an OrganisationDto field")
@@ -203,6 +220,9 @@ class WebcrmMapping:
         invoice_layout = tuple(layout_map("invoices", m, r) for m, r in (invoice_fields or INVOICE_FIELDS).items())
         payment_layout = tuple(layout_map("payments", m, r) for m, r in self.payment_fields.items())
         line_layout = tuple(layout_map("invoice_lines", m, r) for m, r in (line_fields or LINE_FIELDS).items())
+        order_line_layout = tuple(layout_map("order_lines", m, r) for m, r in (line_fields or LINE_FIELDS).items())
+        order_layout = tuple(layout_map("orders", m, r) for m, r in ORDER_FIELDS.items())
+        self.sellers = sellers
         self.maps: dict[str, tuple[Composite, ...]] = {
             "debtors": (
                 simple("number", number_field),
@@ -215,6 +235,7 @@ class WebcrmMapping:
                 simple("phone", "OrganisationTelephone"),
                 simple("website", "OrganisationWww"),
                 simple("crm_type", "OrganisationType"),
+                seller("seller_id", "OrganisationOwner", sellers),
             ),
             "contacts": (
                 simple("debtor_id", "PersonOrganisationId", REFERENCE_INT),
@@ -248,6 +269,35 @@ class WebcrmMapping:
                 simple("unit_price", "QuotationLinePrice", NUMBER),
                 simple("discount_percentage", "QuotationLineDiscount", NUMBER),
                 *line_layout,
+            ),
+            # Users are the sellers, matched by e-mail; the initials are the ERP's employee number.
+            "employees": (
+                simple("number", "UserInitials"),
+                simple("name", "UserName"),
+                simple("email", "UserEmail"),
+                simple("mobile", "UserMobilePhone"),
+                simple("title", "UserTitle"),
+            ),
+            # An order is an opportunity handed over to the ERP (OpportunityErpStatus), its lines the
+            # opportunity's quotation lines; the ERP's order number comes back in OpportunityErpId.
+            "orders": (
+                simple("number", "OpportunityErpId"),
+                simple("debtor_id", "OpportunityOrganisationId", REFERENCE_INT),
+                seller("seller_id", "OpportunityAssignedTo", sellers),
+                simple("order_date", "OpportunityOrderDate", DATE_AS_DATETIME),
+                simple("currency", "OpportunityCurrencyName"),
+                simple("heading", "OpportunityDescription"),
+                simple("status", "OpportunityErpStatus", ORDER_STATUS),
+                *order_layout,
+            ),
+            "order_lines": (
+                simple("order_id", "QuotationLineOpportunityId", REFERENCE_INT),
+                simple("line_number", "QuotationLineSortOrder", LINE_NUMBER),
+                simple("description", "QuotationLineComment"),
+                simple("quantity", "QuotationLineQuantity", NUMBER),
+                simple("unit_price", "QuotationLinePrice", NUMBER),
+                simple("discount_percentage", "QuotationLineDiscount", NUMBER),
+                *order_line_layout,
             ),
             # A payment is the paid part of its invoice's delivery: same record, same remote id.
             # Invoice, debtor and currency are read from the delivery and never written from here.
