@@ -14,6 +14,7 @@ from ledgerbridge.connectors.base import Connector
 from ledgerbridge.model import ENTITIES
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import HubStore, hub
+from ledgerbridge.systems import mapped_fields
 from ledgerbridge.sync.gate import GateResult, apply_gate
 from ledgerbridge.sync.plan import Plan, plan_push
 from ledgerbridge.sync.pull import PullResult, pull
@@ -127,7 +128,8 @@ class SyncEngine:
             summary.conflicts = len(reconciled.conflicts)
             summary.suggestions = reconciled.suggestions
             summary.duplicates = reconciled.duplicates
-            for side in PUSH_ORDER:
+            sides = list(PUSH_ORDER)
+            for side in sides:
                 if not dry_run:
                     self.settle(side, entity, run_id=run_id)
                 plan, gate = self.plan(side, entity, run_id=run_id, record=not dry_run)
@@ -136,7 +138,7 @@ class SyncEngine:
                 not_created.update(plan.not_created)
                 for reason, count in plan.not_created_counts().items():
                     summary.not_created[f"{plan.system}: {reason}"] = count
-                summary.held_back.extend(gate.held_back())
+                summary.held_back.extend(h for h in gate.held_back() if h not in summary.held_back)
                 held.update(w.hub_id for w in gate.held)
                 if gate.blocked:
                     summary.blocked.append(
@@ -148,6 +150,8 @@ class SyncEngine:
                     summary.planned.extend(_describe(w) for w in gate.planned)
                     continue
                 pushed = self.push(side, entity, run_id=run_id)
+                if side == "crm" and crm_ids_to_write_back(self.config, entity, pushed.created):
+                    sides.append("erp")
                 summary.created += pushed.created
                 summary.updated += pushed.updated
                 summary.failed.extend(pushed.failed)
@@ -160,6 +164,13 @@ class SyncEngine:
             summary.unchanged = max(0, _hub_count(self.store, entity) - len(written | held | waiting | not_created))
             summaries[entity] = summary
         return summaries
+
+
+def crm_ids_to_write_back(config: SyncConfig, entity: str, crm_created: int) -> bool:
+    """Whether the ERP is planned once more after the CRM pass: when the ERP keeps the CRM's own id
+    (model field crm_id, e.g. PowerOffice's ExternalImportReference) and the CRM pass created records,
+    their new ids reach the ERP in this run, as an ERP-assigned number reaches the CRM (ERP first)."""
+    return crm_created > 0 and "crm_id" in mapped_fields(config.erp.system, entity)
 
 
 def _describe(write: Any) -> dict[str, Any]:

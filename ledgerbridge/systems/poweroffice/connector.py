@@ -30,7 +30,9 @@ from typing import Any
 
 import requests
 
-from ledgerbridge.connectors.base import Chunk, ConnectorError, FieldLimits, RecordRejected, RemoteRecord
+from ledgerbridge.connectors.base import (
+    Chunk, ConnectorError, FieldLimits, RecordGone, RecordRejected, RemoteRecord, WriteGuard,
+)
 from ledgerbridge.connectors.http import HttpClient
 from ledgerbridge.systems.poweroffice import contract as c
 from ledgerbridge.systems.poweroffice import mapping
@@ -142,33 +144,43 @@ class PowerOfficeConnector:
         else:
             path = mapping.SPECS[entity].path
         reference = values.get("crm_id") if entity in ("debtors", "creditors") else None
-        if reference:
-            existing = None
-            try:
-                return mapping.from_remote(entity, self._call("POST", path, what=what, json=payload).json())
-            except RecordRejected as exc:
-                if "ExternalImportReference is already in use" not in str(exc):
-                    raise
-                existing = self.find_by_reference(entity, reference)  # a create whose reply was lost
-            except ConnectorError:
-                existing = self.find_by_reference(entity, reference)  # uncertain: did Go store it?
-                if existing is None:
-                    return mapping.from_remote(entity, self._call("POST", path, what=what, json=payload).json())
+        if not reference:
+            return mapping.from_remote(entity, self._call("POST", path, what=what, json=payload).json())
+        try:
+            return mapping.from_remote(entity, self._call("POST", path, what=what, json=payload).json())
+        except RecordRejected as exc:
+            if "ExternalImportReference is already in use" not in str(exc):
+                raise
+            existing = self.find_by_reference(entity, reference)  # created before (its reply was lost)
             if existing is None:
-                raise RecordRejected(f"poweroffice: {what}: ExternalImportReference {reference} is in use, but not found")
+                raise
             return self.update(entity, existing.remote_id, values)
-        return mapping.from_remote(entity, self._call("POST", path, what=what, json=payload).json())
+        except ConnectorError:
+            # Uncertain: Go may have stored it. Its reference finds it; only if not is it sent again.
+            existing = self.find_by_reference(entity, reference)
+            if existing is not None:
+                return existing
+            return mapping.from_remote(entity, self._call("POST", path, what=what, json=payload).json())
 
-    def update(self, entity: str, remote_id: str, values: dict[str, Any]) -> RemoteRecord:
+    def update(self, entity: str, remote_id: str, values: dict[str, Any], *, guard: WriteGuard | None = None) -> RemoteRecord:
+        """PATCH the given fields; with a guard, the record is read first and the guard may stop the write."""
         operations = mapping.patch_operations(entity, values)
         path = self._item_path(entity, remote_id)
-        if not operations:
-            record = self._get_json(path, what=f"get {entity} {remote_id}")
-        else:
+        if guard is not None or not operations:
+            current = self._get_json(path, what=f"get {entity} {remote_id}")
+            if current is None:
+                raise RecordGone(f"poweroffice: update {entity} {remote_id}: the record does not exist (deleted in Go)", status=404)
+            if guard is not None:
+                guard(mapping.from_remote(entity, current))
+            if not operations:
+                return mapping.from_remote(entity, current)
+        try:
             record = self._call("PATCH", path, what=f"update {entity} {remote_id}", json=operations,
                                 headers={"Content-Type": "application/json-patch+json"}).json()
-        if record is None:
-            raise RecordRejected(f"poweroffice: update {entity} {remote_id}: the record does not exist", status=404)
+        except RecordRejected as exc:
+            if exc.status == 404:
+                raise RecordGone(f"poweroffice: update {entity} {remote_id}: the record does not exist (deleted in Go)", status=404) from None
+            raise
         return mapping.from_remote(entity, record)
 
     # -- probe -----------------------------------------------------------------------------------------

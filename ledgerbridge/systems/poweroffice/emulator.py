@@ -109,6 +109,9 @@ class PowerOfficeEmulator(Emulator):
         self.series = {"Customers": customer_series, "Suppliers": supplier_series}
         self.tokens: dict[str, float] = {}  # access token -> expiry (epoch seconds)
         self.throttled = 0  # 429s answered, for tests
+        # Fault knob: the next n customer/supplier creates are stored but answered 504 (a reply lost
+        # after the work was done: the case that duplicates records when a client simply retries).
+        self.lose_create_replies = 0
         self.tokens_issued = 0
         self._recent: dict[str, deque[float]] = defaultdict(deque)
         self._rate_lock = threading.Lock()
@@ -288,7 +291,11 @@ class PowerOfficeEmulator(Emulator):
     async def list_contacts(self, request: Request, kind: str) -> Response:
         if request.method == "POST":
             body = await _json(request)
-            return JSONResponse(self._create_contact(kind, body), status_code=201)
+            created = self._create_contact(kind, body)
+            if self.lose_create_replies > 0:  # stored, but the answer is lost on the way back
+                self.lose_create_replies -= 1
+                return problem(504, "Gateway timeout", "The backend did not answer in time.", request.url.path)
+            return JSONResponse(created, status_code=201)
         q = request.query_params
         rows = list(self.tables.rows[kind].values())
         prefix = c.CONTACT_CLASSES[kind].lower()

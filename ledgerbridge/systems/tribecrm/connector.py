@@ -22,7 +22,9 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from ledgerbridge.connectors.base import Chunk, ConnectorError, FieldLimits, RecordRejected, RemoteRecord
+from ledgerbridge.connectors.base import (
+    Chunk, ConnectorError, FieldLimits, RecordGone, RecordRejected, RemoteRecord, WriteGuard,
+)
 from ledgerbridge.connectors.http import HttpClient
 from ledgerbridge.systems.tribecrm.mapping import CONTACT, DEFAULT_ERP_ID_PROPERTY, TribeMapping
 from ledgerbridge.systems.vocabulary import get_path, parse_timestamp
@@ -117,20 +119,10 @@ class TribeCrmConnector:
                 yield Chunk([self.mapping.from_remote(entity, r) for r in rows], "|".join(b or "" for b in bounds))
 
     def get(self, entity: str, remote_id: str) -> RemoteRecord | None:
-        spec = self.mapping.spec(entity)
-        if entity in ("debtors", "creditors"):
-            rows = self._query(spec.entity_set, {"$filter": f"Organization/ID eq {_guid(remote_id)}", "$expand": spec.expand,
-                                                 "$top": 1}, what=f"get {entity} {remote_id}")
-            return self.mapping.from_remote(entity, rows[0]) if rows else None
-        params = {"$expand": spec.expand} if spec.expand else None
         try:
-            record = self._call("GET", f"/{spec.entity_set}({_guid(remote_id)})", what=f"get {entity} {remote_id}",
-                                params=params).json()
-        except RecordRejected as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return self.mapping.from_remote(entity, record)
+            return self.mapping.from_remote(entity, self._current(entity, remote_id))
+        except RecordGone:
+            return None
 
     def find_by_number(self, entity: str, number: str) -> RemoteRecord | None:
         spec = self.mapping.spec(entity)
@@ -162,24 +154,47 @@ class TribeCrmConnector:
         created = self._call("POST", f"/{spec.entity_set}", what=what, json=body).json()
         return self.mapping.from_remote(entity, created)
 
-    def update(self, entity: str, remote_id: str, values: dict[str, Any]) -> RemoteRecord:
-        spec = self.mapping.spec(entity)
+    def update(self, entity: str, remote_id: str, values: dict[str, Any], *, guard: WriteGuard | None = None) -> RemoteRecord:
+        """Read the record (the guard may stop the write), then PUT what changed: the organisation of
+        a role, the relationship of a contact (and its person for the name), the product."""
+        current = self._current(entity, remote_id)
+        if guard is not None:
+            guard(self.mapping.from_remote(entity, current))
         body = self.mapping.to_remote(entity, values)
         what = f"update {entity} {remote_id}"
         if entity in ("debtors", "creditors"):
             if body.get("Organization"):
-                self._call("PUT", f"/{ORGANIZATION}({_guid(remote_id)})", what=what, json=body["Organization"])
-            found = self.get(entity, remote_id)
-            if found is None:
-                raise RecordRejected(f"tribecrm: {what}: the {entity[:-1]} role of organisation {remote_id} does not exist", status=404)
-            return found
+                organization = self._call("PUT", f"/{ORGANIZATION}({_guid(remote_id)})", what=what,
+                                          params={"$expand": "VisitingAddress"}, json=body["Organization"]).json()
+                current = {**current, "Organization": organization}
+            return self.mapping.from_remote(entity, current)
+        spec = self.mapping.spec(entity)
         person = body.pop("Person", None)
         path = f"/{spec.entity_set}({_guid(remote_id)})"
-        record = self._call("PUT", path, what=what, json=body, params={"$expand": spec.expand} if spec.expand else None).json()
-        if entity == "contacts" and person and get_path(record, "Person.ID"):
-            self._call("PUT", f"/{PERSON}({record['Person']['ID']})", what=f"update the person of contact {remote_id}", json=person)
-            record = self._call("GET", path, what=what, params={"$expand": spec.expand}).json()
+        params = {"$expand": spec.expand} if spec.expand else None
+        record = self._call("PUT", path, what=what, json=body, params=params).json() if body else current
+        if person and get_path(current, "Person.ID"):
+            updated = self._call("PUT", f"/{PERSON}({current['Person']['ID']})", what=f"update the person of contact {remote_id}",
+                                 json=person).json()
+            record = {**record, "Person": updated}
         return self.mapping.from_remote(entity, record)
+
+    def _current(self, entity: str, remote_id: str) -> dict[str, Any]:
+        spec = self.mapping.spec(entity)
+        gone = RecordGone(f"tribecrm: {entity} {remote_id} does not exist (deleted in TribeCRM)", status=404)
+        if entity in ("debtors", "creditors"):
+            rows = self._query(spec.entity_set, {"$filter": f"Organization/ID eq {_guid(remote_id)}",
+                                                 "$expand": spec.expand, "$top": 1}, what=f"get {entity} {remote_id}")
+            if not rows:
+                raise gone
+            return rows[0]
+        try:
+            return self._call("GET", f"/{spec.entity_set}({_guid(remote_id)})", what=f"get {entity} {remote_id}",
+                              params={"$expand": spec.expand} if spec.expand else None).json()
+        except RecordRejected as exc:
+            if exc.status == 404:
+                raise gone from None
+            raise
 
     # -- reads -----------------------------------------------------------------------------------------
 
