@@ -17,9 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
@@ -36,6 +33,7 @@ from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import hub_table_name, staging_table_name
 from ledgerbridge.sync.engine import SyncEngine
 
+from assets.checks import plan_check_results, plan_check_specs
 from assets.metadata import markdown_table, table_metadata
 from resources import HubStoreResource, RunOptionsResource, SyncConfigResource, SystemsResource
 
@@ -125,12 +123,6 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
     deps = [key("hub", entity.name)] + [key("push", f"{side}_{ref}") for ref in entity.depends_on]
     if side == "crm":
         deps.append(key("push", f"erp_{entity.name}"))  # ERP-assigned numbers first
-    gate_spec = AssetCheckSpec(
-        "quality_gate",
-        asset=key("plan", name),
-        blocking=True,
-        description="Holds back records that fail the checks; blocks the push when too many do.",
-    )
 
     @asset(
         key=key("plan", name),
@@ -138,7 +130,7 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
         group_name=entity.name,
         kinds={"sql"},
         description=f"Writes planned towards the {side.upper()} for {entity.name} (outbox rows 'planned').",
-        check_specs=[gate_spec],
+        check_specs=plan_check_specs(key("plan", name)),
     )
     def _plan(context: AssetExecutionContext, hub: HubStoreResource, sync_config: SyncConfigResource,
               systems: SystemsResource, run_options: RunOptionsResource) -> MaterializeResult:
@@ -147,25 +139,11 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
             if not dry_run:
                 road.settle(side, entity.name, run_id=context.run_id)
             plan, gate = road.plan(side, entity.name, run_id=context.run_id, record=not dry_run)
-        quality = sync_config.config.quality
-        held = gate.held_back()
-        check = AssetCheckResult(
-            check_name="quality_gate",
-            passed=not gate.blocked,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "planned": len(gate.planned),
-                "held_back": len(gate.held),
-                "released": gate.released,
-                "bad_share": round(gate.report.bad_share, 4),
-                "newly_bad_share": round(gate.newly_bad_share, 4),
-                "threshold": quality.block_threshold,
-                "counts_by_reason": gate.report.counts_by_reason(),
-                "held_back_preview": markdown_table(
-                    [{**h, "reasons": "; ".join(h["reasons"])} for h in held], ["record", "target", "reasons"]
-                ),
-            },
-        )
+        config = sync_config.config
+        source = config.erp.system if side == "crm" else config.crm.system
+        checks = plan_check_results(gate, config.quality.block_threshold, source)
+        if gate.blocked:
+            context.log.error(checks[0].description)  # the run's log says why, not only the check's metadata
         return MaterializeResult(
             metadata={
                 "dagster/table_name": "outbox",
@@ -178,7 +156,7 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
                 "held_back": len(gate.held),
                 "dry_run": dry_run,
             },
-            check_results=[check],
+            check_results=checks,
         )
 
     return _plan
