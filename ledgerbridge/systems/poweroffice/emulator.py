@@ -322,7 +322,7 @@ class PowerOfficeEmulator(Emulator):
             if kind == "Customers" and any(i["CustomerId"] == row["Id"] for i in self.tables.rows["OutgoingInvoices"].values()):
                 raise Problem(409, "Customer conflict error(s)", f"Customer with id = {row['Id']} has ledger entries and cannot be deleted.")
             del self.tables.rows[kind][str(row["Id"])]
-            return Response(status_code=204)
+            return Response(status_code=200)
         operations = await _json(request)
         writable = set(c.CUSTOMER_WRITABLE if kind == "Customers" else c.SUPPLIER_WRITABLE)
         updated = _patched(row, operations, writable | {f"MailAddress/{f}" for f in c.ADDRESS_FIELDS})
@@ -481,7 +481,7 @@ class PowerOfficeEmulator(Emulator):
 
     async def products(self, request: Request) -> Response:
         if request.method == "POST":
-            return JSONResponse(self._create_product(await _json(request)), status_code=201)
+            return JSONResponse(self._create_product(await _json(request)))  # the spec declares 200, not 201
         q = request.query_params
         rows = list(self.tables.rows["Products"].values())
         if q.get("lastChangedDateTimeOffsetGreaterThan"):
