@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import dialects
+
 from ledgerbridge.systems.base import READ_ONLY, READ_WRITE, Emulation, EntitySupport, System
 from ledgerbridge.systems.registry import register
 from ledgerbridge.systems.sql.profile import Profile, load_profile, shipped_profiles
@@ -150,6 +152,9 @@ def system_of(profile: Profile) -> System:
         emulation=Emulation(start=_emulator_for(profile.system), seed=_seed, demo_secrets={}),
     )
 
+
+# `postgresql+pyodbc` (odbc_postgresql.py), loaded by SQLAlchemy when a URL names it.
+dialects.registry.register("postgresql.pyodbc", "ledgerbridge.systems.sql.odbc_postgresql", "PGDialect_pyodbc")
 
 SYSTEMS = tuple(system_of(load_profile(name)) for name in shipped_profiles())
 for _system in SYSTEMS:

@@ -17,7 +17,6 @@ import csv
 from urllib.parse import quote_plus
 
 from sqlalchemy.connectors.pyodbc import PyODBCConnector
-from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.sql import sqltypes
@@ -61,9 +60,6 @@ class PGDialect_pyodbc(PyODBCConnector, PGDialect):
 
     def get_isolation_level_values(self, dbapi_conn):
         return PyODBCConnector.get_isolation_level_values(self, dbapi_conn)
-
-
-registry.register("postgresql.pyodbc", __name__, "PGDialect_pyodbc")
 
 
 def odbc_url(host: str, port: int, database: str, user: str, driver: str = DRIVER) -> str:

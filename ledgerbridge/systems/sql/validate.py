@@ -56,8 +56,9 @@ def limits(profile: Profile, entity_name: str) -> FieldLimits:
         for field_name in column.model_fields:
             if length and model[field_name].kind.value == "text":
                 max_lengths[field_name] = min(length, max_lengths.get(field_name, length))
-        generated = column.column == entity.number and entity.numbering.drawn_here
-        if column.required and column.field and not generated:
+        # The number is checked by the connector on create (drawn there, or required with a reason
+        # naming who assigns it); an update never sends it when it is the key.
+        if column.required and column.field and column.column != entity.number:
             required.append(column.field)
     return FieldLimits(max_lengths=max_lengths, required=tuple(dict.fromkeys(required)))
 
