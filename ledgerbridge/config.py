@@ -165,12 +165,20 @@ class RetryConfig(Strict):
     lookup_grace_seconds: float = Field(30.0, ge=0)
 
 
+class NotifyConfig(Strict):
+    """Who is told when a sync run fails or a check starts failing (see ledgerbridge.notify)."""
+
+    # The environment variable holding the webhook URL (a Slack/Teams/any URL: it often holds a token).
+    webhook_url_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+
+
 class SyncConfig(Strict):
     crm: SystemConfig
     erp: SystemConfig
     hub: HubConfig = HubConfig()
     quality: QualityConfig = QualityConfig()
     retries: RetryConfig = RetryConfig()
+    notify: NotifyConfig = NotifyConfig()
     entities: dict[str, EntityConfig] = Field(default_factory=lambda: {"debtors": EntityConfig()})
 
     @field_validator("entities")

@@ -43,6 +43,7 @@ from ledgerbridge.store import T
 from ledgerbridge.sync.pull import read_cursor
 from ledgerbridge.webhooks.probe import probe, probeable
 from ledgerbridge.webhooks.systems import hooked_entities
+from pipelines.notifications import notification_sensors
 from pipelines.jobs import ENTITY_TAG, crm_only_job_name, entity_job_name
 from resources import HubStoreResource, SystemsResource
 
@@ -169,4 +170,4 @@ def build_sensors(config: SyncConfig, entities: list[str], jobs: list) -> list[S
         for entity in entities:
             if entity not in hooked[system.system] and probeable(system.system, entity):
                 sensors.append(probe_sensor(system.system, side, entity, by_name[entity_job_name(entity)]))
-    return sensors
+    return sensors + notification_sensors(config)
