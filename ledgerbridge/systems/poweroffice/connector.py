@@ -232,7 +232,7 @@ class PowerOfficeConnector:
             fresh = [r for r in rows if (r["Id"], r["LastChangedDateTimeOffset"]) not in seen]
             newest = rows[-1]["LastChangedDateTimeOffset"] if rows else bound
             if len(rows) < size:
-                if fresh or newest != since:
+                if fresh or newest != bound:  # the last page (maybe only records read before): the cursor moves on
                     yield fresh, newest
                 return
             last = parse_timestamp(newest)

@@ -225,7 +225,7 @@ class TribeCrmConnector:
             fresh = [r for r in rows if (r["ID"], get_path(r, dotted)) not in seen]
             newest = get_path(rows[-1], dotted) if rows else bound
             if len(rows) < size and "@odata.nextLink" not in body:
-                if fresh:
+                if fresh or newest != bound:  # the last page (maybe only records read before): the cursor moves on
                     yield fresh, newest
                 return
             last = parse_timestamp(newest)
