@@ -60,9 +60,11 @@ def _country_into(value: Any) -> Any:
 COUNTRY = Converter("country", _country_out, _country_into)
 
 # What a debtor must carry before it is created (the sheet: "for oprettelsen ... er det nødvendigt,
-# at felterne til synkronisering er udfyldt"); the number is Uniconta's, assigned on create.
+# at felterne til synkronisering er udfyldt"); the number is Uniconta's, assigned on create. The
+# invoice e-mail is synced too, but webCRM's organisation has no e-mail field to require it from: an
+# installation keeping it in a custom field adds "email" through the `required:debtors` option.
 CREATE_REQUIRED = ("name", "vat_number", "street", "postcode", "city", "country", "phone", "currency",
-                   "vat_group", "email", "customer_group")
+                   "vat_group", "customer_group")
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,11 @@ def keep_trigger_value(store: HubStore, config: SyncConfig, entity: str = "debto
         hub_ids = list(conn.execute(sa.select(table.c.hub_id).where(drifted)).scalars())
         if hub_ids:
             conn.execute(table.update().where(table.c.hub_id.in_(hub_ids)).values({name: value, "updated_at": utcnow()}))
+            # The CRM may have been sent this very payload before (when the record was created);
+            # the plan never sends the same payload twice, but the CRM has changed since: forget it.
+            state = T["sync_state"]
+            conn.execute(state.update().where(state.c.entity == entity, state.c.system == config.crm.system,
+                                              state.c.hub_id.in_(hub_ids)).values(last_sent_hash=None))
     return hub_ids
 
 
