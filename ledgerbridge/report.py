@@ -9,6 +9,7 @@ not be reached or refused us (one line names the system, its host and the cause)
 from __future__ import annotations
 
 import sys
+import textwrap
 import time
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
@@ -30,10 +31,10 @@ COLUMNS: list[tuple[str, Any]] = [
     ("conflicts", lambda s: s.conflicts),
     ("to review", lambda s: s.suggestions + s.duplicates),
 ]
-COUNTING = (
+COUNTING = textwrap.fill(
     "pulled: records read from both systems in this run (a linked pair counts twice; an incremental run reads only "
     "changes). The other columns count the hub's records by what happened to them, so they need not add up to pulled. "
-    "waiting: the record's company or invoice is not on the other side yet (held back or under review)."
+    "waiting: the record's company or invoice is not on the other side yet (held back or under review).", width=110
 )
 
 

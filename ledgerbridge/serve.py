@@ -83,7 +83,8 @@ def prepare_dagster_home(home: Path, *, in_process_runs: bool = False) -> Path:
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists() or config.read_text().startswith(MARKER):
+    # Ours (marked) or empty (what older demos left) is rewritten; a file someone wrote is kept.
+    if not config.exists() or not config.read_text().strip() or config.read_text().startswith(MARKER):
         config.write_text(dagster_yaml(home, in_process_runs=in_process_runs))
     return home
 

@@ -27,7 +27,8 @@ from ledgerbridge.config import ConfigError, load_config
 from ledgerbridge.demo.data import generate, invoices_for, person, products
 from ledgerbridge.emulators.base import Emulator
 from ledgerbridge.store import HubStore
-from ledgerbridge.sync.engine import EntitySummary, SyncEngine
+from ledgerbridge.report import COUNTING, Progress, attention, summary_table
+from ledgerbridge.sync.engine import EntitySummary, SyncEngine, enabled_entities
 from ledgerbridge.systems import build_connector, get
 from ledgerbridge.systems.base import PAYMENT_SHARES, System
 
@@ -209,8 +210,9 @@ def run_demo(workdir: Path, *, companies: int = 300, as_json: bool = False, ui: 
         store = HubStore(config.hub.resolved_url(""))
         store.create_all()
         connectors = {"crm": build_connector(config.crm), "erp": build_connector(config.erp)}
-        try:
-            summaries = SyncEngine(config, store, connectors).run()
+        engine = SyncEngine(config, store, connectors)
+        try:  # progress per entity on stderr, as `ledgerbridge sync`
+            summaries = Progress().run(enabled_entities(config), lambda entity: engine.run([entity])[entity])
         finally:
             for connector in connectors.values():
                 connector.close()
@@ -227,44 +229,26 @@ def run_demo(workdir: Path, *, companies: int = 300, as_json: bool = False, ui: 
 
 
 def format_summary(report: dict[str, Any], summaries: dict[str, EntitySummary]) -> str:
+    """The demo's header, then the same table and notes as `ledgerbridge sync` (ledgerbridge.report)."""
     lines = [
         f"ledgerbridge demo in {report['workdir']}"
         + (" (emulators seeded)" if report["seeded"] else " (reusing the emulators' data)"),
         f"hub database: {report['hub']}",
         "",
-        f"{'entity':<14}{'pulled':>8}{'matched':>9}{'created':>9}{'updated':>9}{'unchanged':>11}{'held back':>11}"
-        f"{'waiting':>9}",
+        summary_table(summaries),
+        "",
+        COUNTING,
+        "",
+        *attention(summaries),
     ]
-    for name, s in summaries.items():
-        lines.append(
-            f"{name:<14}{s.pulled:>8}{s.matched:>9}{s.created:>9}{s.updated:>9}{s.unchanged:>11}{len(s.held_back):>11}"
-            f"{s.waiting:>9}"
-        )
-    lines.append("(waiting: the record's company or invoice is not on the other side yet, e.g. held back or under review)")
-    for name, s in summaries.items():
-        if s.held_back:
-            lines += ["", f"held back ({name}): fix these in the source system; the next sync releases them"]
-            for held in s.held_back:
-                lines.append(f"  - {held['record'] or held['hub_id']} -> {held['target']}: {'; '.join(held['reasons'])}")
-        for failure in s.failed:
-            lines.append(f"  ! {failure['record']}: {failure['error']}")
-        for blocked in s.blocked:
-            lines.append(f"  ! blocked: {blocked}")
-        for reason, count in s.not_created.items():
-            lines.append(f"  {count} {name} not created in {reason}")
-        if s.suggestions or s.duplicates:
-            lines.append(
-                f"\n{s.suggestions} possible {name} matches await review, {s.duplicates} likely duplicates "
-                "within one system were found: ledgerbridge matches list"
-            )
     return "\n".join(lines)
 
 
 def open_ui(workdir: Path, config_path: Path) -> int:
     """Serve the Dagster UI over the demo's data until interrupted (the emulators keep running)."""
-    dagster_home = (workdir / "dagster_home").resolve()
-    dagster_home.mkdir(exist_ok=True)
-    (dagster_home / "dagster.yaml").touch()
+    from ledgerbridge.serve import prepare_dagster_home
+
+    dagster_home = prepare_dagster_home(workdir / "dagster_home")  # the same instance settings as serve
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "LEDGERBRIDGE_CONFIG": str(config_path.resolve())}
     project_root = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(project_root / "workspace.yaml")]

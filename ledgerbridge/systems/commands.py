@@ -17,6 +17,7 @@ def add_arguments(commands: argparse._SubParsersAction) -> None:
         "systems", help="the systems ledgerbridge can speak to, and what each can do",
         description="Lists every registered system (built in, or installed through the ledgerbridge.systems "
                     "entry point group): roles, entities with directions, webhooks, change probes, number assignment.",
+        epilog="example: ledgerbridge systems --json",
     )
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
 
