@@ -221,3 +221,35 @@ def test_wrong_password_is_refused_by_name(emu):
         pull(connector, "debtors")
     assert refused.value.status == 401 and "wrong" not in str(refused.value)
     connector.close()
+
+
+def test_the_next_run_updates_in_one_call_from_the_read_cache(emu, tmp_path):
+    accounts = seed_debtors(emu, 3)
+    cache = tmp_path / "uniconta-reads.sqlite"
+    first = UnicontaConnector(emu.base_url, emu.company_id, "sync", PASSWORD, timeout=5, read_cache=cache)
+    cursor = pull(first, "debtors")[0][-1].cursor
+    first.close()
+    emu.update_raw("DebtorClient", accounts[1], {"ContactPerson": "Changed in Uniconta"})
+
+    second = UnicontaConnector(emu.base_url, emu.company_id, "sync", PASSWORD, timeout=5, read_cache=cache)
+    assert [r.remote_id for r in pull(second, "debtors", cursor)[1]] == [accounts[1]]  # the change is read
+    before = second.calls
+    for account in accounts:
+        second.update("debtors", account, {"city": "Vejle"})
+    assert second.calls - before == 3  # one call per update: the last reads are current
+    stored = {d["Account"]: d for d in emu.all_raw("DebtorClient")}
+    assert stored[accounts[1]]["ContactPerson"] == "Changed in Uniconta"  # not overwritten by an old read
+    assert {d["City"] for d in stored.values()} == {"Vejle"}
+    second.close()
+
+
+def test_delete_and_the_debtor_with_activity_that_cannot_be_deleted(emu, erp):
+    account, other = seed_debtors(emu, 2)
+    emu.insert_raw("DebtorOrderClient", {"Account": account})
+    with pytest.raises(RecordRejected) as refused:
+        erp.delete("debtors", account)
+    assert "CouldNotDeleteRecordThatIsReferred" in str(refused.value)
+    erp.delete("debtors", other)
+    assert [d["Account"] for d in emu.all_raw("DebtorClient")] == [account]
+    with pytest.raises(RecordGone):
+        erp.delete("debtors", other)

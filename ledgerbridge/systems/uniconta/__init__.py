@@ -41,6 +41,7 @@ def _connect(config):
         timeout=config.timeout_seconds, rate_per_second=config.rate_per_second,
         reuse_read_seconds=float(options.get("reuse_read_seconds", 60)),
         budget=CallBudget(str(budget_file)) if budget_file else None,
+        read_cache=options.get("read_cache") or None,
     )
 
 
@@ -76,7 +77,9 @@ SYSTEM = System(
         "company_id": "the Uniconta company id (the login is 00<company_id>/<user>)",
         "user": f"the Uniconta user, a server user for unattended use (default {DEFAULT_USER})",
         "budget_file": "a JSON file adding up the calls made per day across runs (the 5,000/day budget)",
-        "reuse_read_seconds": "how old a read an update may overlay instead of reading first (default 60; 0: always read)",
+        "reuse_read_seconds": "how long after a pull an update may overlay the last read instead of reading first "
+                              "(default 60; 0: always read)",
+        "read_cache": "a SQLite file keeping the last reads between runs, so updates need no read (one call each)",
         "user_field:<entity>.<field>": "keep a model field in a Uniconta user-defined field of that name",
         "max_length:<Class>.<Property>": "override a field limit of contract.py",
         "required:debtors": "comma-separated fields a debtor needs before it is created (default: the sheet's)",

@@ -9,10 +9,11 @@ slows every call down (NOTES.md §3). So the connector
   cursor, as keyset pages (`UpdatedAt gt T or (UpdatedAt eq T and RowId gt R)`, ordered by UpdatedAt,
   RowId), so a record is read once per change and a page boundary never skips or repeats one;
 - writes an update in one call: Uniconta's PUT needs the full record (NOTES.md §5), and the record
-  as this connector last read it (from the pull of the same run, at most `reuse_read_seconds` old)
-  is what it overlays; only a record not read recently is read first (then an update is two calls).
-  The write guard is given that same read. The cost: a change made in Uniconta in the seconds
-  between our read and our write is overwritten; `reuse_read_seconds=0` reads right before every write.
+  as this connector last read it is what it overlays, when that read is current (reads.py: the
+  entity was pulled at most `reuse_read_seconds` ago, so an unread record is unchanged); otherwise
+  it is read first (two calls). The write guard is given that same read. The cost: a change made in
+  Uniconta in the seconds between the pull and our write is overwritten; `reuse_read_seconds=0`
+  reads right before every write.
 
 Cursors: "<UpdatedAt>|<RowId>" of the last record delivered. A table whose rows carry no UpdatedAt
 (the filter is refused as an unknown property: an installation where only the order tables are
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -38,6 +38,7 @@ from ledgerbridge.connectors.base import Chunk, FieldLimits, RecordGone, RecordR
 from ledgerbridge.connectors.http import HttpClient
 from ledgerbridge.systems.uniconta import contract
 from ledgerbridge.systems.uniconta.mapping import DEFAULT, ENTITIES, UnicontaMapping, key_filter, remote_id
+from ledgerbridge.systems.uniconta.reads import LastReads
 
 MAX_PAGE_SIZE = 1000
 
@@ -82,7 +83,8 @@ class UnicontaConnector:
     def __init__(self, base_url: str, company_id: int | str, user: str, password: str, *,
                  mapping: UnicontaMapping | None = None, timeout: float = 30, max_attempts: int = 5,
                  backoff_base: float = 0.2, rate_per_second: float | None = None, page_size: int = MAX_PAGE_SIZE,
-                 reuse_read_seconds: float = 60.0, budget: CallBudget | None = None):
+                 reuse_read_seconds: float = 60.0, budget: CallBudget | None = None,
+                 read_cache: Path | str | None = None):
         self.company_id = str(int(company_id))
         self.client = HttpClient(base_url, system=self.system, headers={"Accept": "application/json"},
                                  timeout=timeout, max_attempts=max_attempts, backoff_base=backoff_base,
@@ -90,9 +92,8 @@ class UnicontaConnector:
         self.client.session.auth = (f"00{self.company_id}/{user}", password)
         self.mapping = mapping or DEFAULT
         self.page_size = max(1, min(page_size, MAX_PAGE_SIZE))
-        self.reuse_read_seconds = reuse_read_seconds
         self.budget = budget or CallBudget(None)
-        self._read: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}  # (entity, id) -> (when, raw)
+        self.reads = LastReads(read_cache, fresh_seconds=reuse_read_seconds)
         self._unstamped: set[str] = set()
         self._counted = 0
 
@@ -113,6 +114,7 @@ class UnicontaConnector:
 
     def close(self) -> None:
         self.count_calls()
+        self.reads.close()
         self.client.close()
 
     def count_calls(self) -> int:
@@ -125,10 +127,12 @@ class UnicontaConnector:
         if entity not in self._unstamped:
             try:
                 yield from self._iter_stamped(entity, cursor, size)
+                self.reads.pulled(entity)
                 return
             except _Unstamped:
                 self._unstamped.add(entity)
         yield from self._iter_all(entity, size)
+        self.reads.pulled(entity)
 
     def get(self, entity: str, remote_id_value: str) -> RemoteRecord | None:
         raw = self._get_raw(entity, remote_id_value)
@@ -152,7 +156,7 @@ class UnicontaConnector:
         return self._remember(entity, stored)
 
     def update(self, entity: str, remote_id_value: str, values: dict[str, Any], *, guard: WriteGuard | None = None) -> RemoteRecord:
-        current = self._recent(entity, remote_id_value) or self._get_raw(entity, remote_id_value)
+        current = self.reads.current(entity, str(remote_id_value)) or self._get_raw(entity, remote_id_value)
         if current is None:
             raise RecordGone(f"uniconta: update {entity} {remote_id_value}: the record does not exist (deleted in Uniconta)",
                              status=404)
@@ -163,6 +167,14 @@ class UnicontaConnector:
             payload.pop(read_only, None)
         stored = self._write("PUT", "Update", entity, payload, what=f"update {entity} {remote_id_value}")
         return self._remember(entity, stored)
+
+    def delete(self, entity: str, remote_id_value: str) -> None:
+        """Delete by key (RowId for contacts). A debtor with activity is refused by Uniconta
+        (CouldNotDeleteRecordThatIsReferred): RecordRejected; one already gone: RecordGone."""
+        current = self.reads.current(entity, str(remote_id_value)) or self._get_raw(entity, remote_id_value)
+        if current is None:
+            raise RecordGone(f"uniconta: delete {entity} {remote_id_value}: the record does not exist", status=404)
+        self._write("DELETE", "Delete", entity, {"RowId": current["RowId"]}, what=f"delete {entity} {remote_id_value}")
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -215,14 +227,8 @@ class UnicontaConnector:
 
     def _remember(self, entity: str, raw: dict[str, Any]) -> RemoteRecord:
         record = self.mapping.from_remote(entity, raw)
-        self._read[(entity, record.remote_id)] = (time.monotonic(), raw)
+        self.reads.remember(entity, record.remote_id, raw)
         return record
-
-    def _recent(self, entity: str, remote_id_value: str) -> dict[str, Any] | None:
-        found = self._read.get((entity, str(remote_id_value)))
-        if found is None or time.monotonic() - found[0] > self.reuse_read_seconds:
-            return None
-        return dict(found[1])
 
     # -- writes -----------------------------------------------------------------------------------
 
