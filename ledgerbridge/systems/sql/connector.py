@@ -120,9 +120,11 @@ class SqlConnector:
             raise RecordRejected(f"{self.system}: create {entity} {label}: {reason}", field_errors={"(record)": reason})
         number_field = self._number_field(entity)
         rows, problems = validate.fitted_rows(self.profile, entity, values, create=True)
-        if number_field and profile.numbering.must_be_given and not values.get(number_field):
+        number_column = next((c for c in profile.columns if c.column == profile.number), None)
+        needs_number = number_column is not None and (number_column.required or profile.key.generated == "number")
+        if needs_number and profile.numbering.must_be_given and not values.get(number_field):
             by = "the other system" if profile.numbering.strategy == "elsewhere" else f"{self.profile.label}'s users"
-            problems.setdefault(number_field, f"{profile.number} is assigned by {by}, and none was given")
+            problems[number_field] = f"{profile.number} is assigned by {by}, and none was given"
         if problems:
             raise RecordRejected(f"{self.system}: create {entity} " + validate.describe(label, problems),
                                  field_errors=problems)
@@ -165,9 +167,7 @@ class SqlConnector:
         except ValueError:
             raise RecordGone(f"{self.system}: update {entity} {remote_id}: no such key", status=404) from None
         with self._transaction(f"update {entity} {remote_id}") as conn:
-            locked = (self._select(entity).where(tables.key == key).with_for_update(of=tables.main)
-                      .with_hint(tables.main, "WITH (UPDLOCK, ROWLOCK)", "mssql"))
-            row = conn.execute(locked).mappings().first()
+            row = conn.execute(self._locked_row(entity, key)).mappings().first()
             if row is None:
                 raise RecordGone(f"{self.system}: update {entity} {remote_id}: the record no longer exists", status=404)
             current = self._record(entity, row)
@@ -257,14 +257,9 @@ class SqlConnector:
 
     def _iter_rowversion(self, entity: str, tables: EntityTables, cursor: str | None, size: int) -> Iterator[Chunk]:
         after = changes.parse_rowversion(cursor) or 0
-        column = tables.change_column
         while True:
             with self.engine.connect() as conn:
-                query = self._select(entity).where(column > after).order_by(column).limit(size)
-                active = changes.below_active_rowversion(conn, column)
-                if active is not None:
-                    query = query.where(active)
-                rows = conn.execute(query).mappings().all()
+                rows = conn.execute(self._rowversion_page(entity, after, size, conn.dialect.name)).mappings().all()
             if not rows:
                 return
             after = rows[-1]["__change"]
@@ -339,6 +334,20 @@ class SqlConnector:
                 selected.append(tables.table_of(table_name).c[column.column].label(f"{table_name}__{column.column}"))
             self._selects[entity] = sa.select(*selected).select_from(joined).where(*self._where(tables))
         return self._selects[entity]
+
+    def _locked_row(self, entity: str, key: Any) -> sa.Select:
+        """The row, locked for update until commit (PostgreSQL FOR UPDATE, SQL Server UPDLOCK)."""
+        tables = self._tables(entity)
+        return (self._select(entity).where(tables.key == key).with_for_update(of=tables.main)
+                .with_hint(tables.main, "WITH (UPDLOCK, ROWLOCK)", "mssql"))
+
+    def _rowversion_page(self, entity: str, after: int, size: int, dialect_name: str) -> sa.Select:
+        tables = self._tables(entity)
+        column = tables.change_column
+        query = self._select(entity).where(column > after).order_by(column).limit(size)
+        if dialect_name == "mssql":  # see changes.py: rows of open transactions are not skipped
+            query = query.where(column < sa.func.MIN_ACTIVE_ROWVERSION())
+        return query
 
     def _where(self, tables: EntityTables) -> list[sa.ColumnElement[bool]]:
         return [tables.main.c[column] == value for column, value in tables.profile.where.items()]

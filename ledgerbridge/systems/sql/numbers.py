@@ -43,12 +43,18 @@ def _from_counter(conn: sa.Connection, tables: EntityTables) -> int:
 
 def _max_plus_one(conn: sa.Connection, tables: EntityTables) -> int:
     profile = tables.profile
-    column = tables.main.c[profile.number]
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(f"LOCK TABLE {conn.dialect.identifier_preparer.format_table(tables.main)} IN SHARE ROW EXCLUSIVE MODE"))
+    highest = conn.execute(highest_number_query(tables)).scalar()
+    return profile.numbering.start if highest is None else max(int(highest) + 1, profile.numbering.start)
+
+
+def highest_number_query(tables: EntityTables) -> sa.Select:
+    """MAX(number), locked on SQL Server until commit (a key-range lock other writers wait on)."""
+    profile = tables.profile
+    column = tables.main.c[profile.number]
     numeric = column if not isinstance(column.type, sa.String) else sa.cast(column, sa.BigInteger)
     query = sa.select(sa.func.max(numeric)).with_hint(tables.main, "WITH (UPDLOCK, HOLDLOCK)", "mssql")
     for where_column, value in profile.where.items():
         query = query.where(tables.main.c[where_column] == value)
-    highest = conn.execute(query).scalar()
-    return profile.numbering.start if highest is None else max(int(highest) + 1, profile.numbering.start)
+    return query

@@ -8,7 +8,7 @@ whose product database is PostgreSQL too.
 
 Two differences from psycopg matter: the driver must substitute parameters on the client
 (`UseServerSidePrepare=0`, added by `odbc_url`), or PostgreSQL cannot type the untyped parameters
-of SQLAlchemy's reflection queries; and arrays come back as text ('{a,b}'), parsed here.
+of SQLAlchemy's reflection queries; and arrays come back as text ('{a,b}', or '0 1' for int2vector), parsed here.
 """
 
 from __future__ import annotations
@@ -25,12 +25,20 @@ DRIVER = "PostgreSQL Unicode"
 
 
 class _TextArray(ARRAY):
+    """Arrays as the driver hands them over: '{a,b}', or '0 1' for PostgreSQL's int2vector/oidvector."""
+
     def result_processor(self, dialect, coltype):
+        as_int = isinstance(self.item_type, sqltypes.Integer)
+
         def process(value):
-            if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+            if not isinstance(value, str):
+                return value
+            if value.startswith("{") and value.endswith("}"):
                 inner = value[1:-1]
-                return next(csv.reader([inner], escapechar="\\")) if inner else []
-            return value
+                items = next(csv.reader([inner], escapechar="\\")) if inner else []
+            else:
+                items = value.split()
+            return [int(i) for i in items] if as_int else items
 
         return process
 
