@@ -16,9 +16,19 @@ docs/analysts.md shows them; tests/test_analytics.py runs them on both databases
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import sqlalchemy as sa
 
-from ledgerbridge.store import HubStore
+
+class Database(Protocol):
+    """What the views need of the hub store (HubStore is one; the store creates the views, so
+    this module does not import it)."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    def begin(self) -> sa.engine.base.Connection: ...
 
 # Booked (not draft) invoices; `i` is the hub_invoices alias in every view.
 _BOOKED = "COALESCE(i.status, 'booked') <> 'draft'"
@@ -114,7 +124,7 @@ LEFT JOIN (
 VIEWS = tuple(view_definitions("sqlite"))
 
 
-def create_views(store: HubStore, *, replace: bool = True) -> list[str]:
+def create_views(store: Database, *, replace: bool = True) -> list[str]:
     """(Re)create the analyst views; idempotent. Returns the view names.
 
     With replace=False only missing views are created, so opening a store (every run does) takes no
@@ -132,7 +142,7 @@ def create_views(store: HubStore, *, replace: bool = True) -> list[str]:
     return list(definitions)
 
 
-def drop_views(store: HubStore) -> None:
+def drop_views(store: Database) -> None:
     """Drop the analyst views (PostgreSQL refuses to drop a hub table a view still reads)."""
     with store.begin() as conn:
         _drop(conn, VIEWS)

@@ -41,7 +41,6 @@ from ledgerbridge.model import Kind, entity
 
 __all__ = [
     "EXPECTATIONS_DIR",
-    "TARGET_LABELS",
     "Failure",
     "target_label",
     "derived_expectations",
@@ -53,14 +52,18 @@ __all__ = [
 
 EXPECTATIONS_DIR = Path(os.environ.get("LEDGERBRIDGE_EXPECTATIONS_DIR", Path(__file__).resolve().parents[2] / "expectations"))
 
-# How people write the systems' names in reasons; connectors use the short ids.
-TARGET_LABELS = {"economic": "e-conomic", "webcrm": "webCRM"}
 
 MODEL_LABEL = "the ledgerbridge model"
 
 
 def target_label(target: str) -> str:
-    return TARGET_LABELS.get(target, target)
+    """How people write a system's name in reasons (its package's label); connectors use the short ids."""
+    from ledgerbridge.systems.registry import UnknownSystem, get
+
+    try:
+        return get(target).label
+    except UnknownSystem:
+        return target
 
 
 def _meta(rule: str, reason: str) -> dict:

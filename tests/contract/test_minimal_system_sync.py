@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from ledgerbridge.config import parse_config
-from ledgerbridge.store import HubStore
 from ledgerbridge.sync.engine import SyncEngine
 from ledgerbridge.systems import build_connector, get
 
