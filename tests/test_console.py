@@ -54,3 +54,21 @@ def test_the_console_does_not_start_without_a_long_enough_token(monkeypatch):
     with pytest.raises(ConsoleTokenMissing, match="LEDGERBRIDGE_CONSOLE_TOKEN") as error:
         console_token()
     assert "short" not in str(error.value)
+
+
+def test_failed_writes_are_listed_with_their_reason_and_the_record_a_person_knows(client, sqlite_store):
+    from ledgerbridge.store import T, hub, utcnow
+
+    now = utcnow()
+    with sqlite_store.begin() as conn:
+        conn.execute(hub("debtors").insert().values(hub_id="h1", number=1007, name="Nordlys Consult ApS",
+                                                    created_at=now, updated_at=now))
+        conn.execute(T["outbox"].insert().values(
+            entity="debtors", hub_id="h1", system="economic", operation="create", payload="{}", payload_hash="x",
+            status="failed", attempts=8, last_error="economic: create refused: name is required",
+            created_at=now, updated_at=now))
+
+    page = client.get("/failed", headers={"Authorization": f"Bearer {TOKEN}"}).text
+
+    assert "debtors: 1007 Nordlys Consult ApS" in page and "economic: create refused: name is required" in page
+    assert 'id="count-failed">1<' in client.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).text

@@ -49,6 +49,7 @@ def create_app(store: HubStore, systems: dict[str, str], token: str, *, secure_c
                 "duplicates": len(review.open_duplicates(conn, systems)),
                 "held": sum(len(g.records) for g in review.held_back(conn, systems)),
                 "conflicts": len(review.recent_conflicts(conn, systems)),
+                "failed": len(review.failed_writes(conn, systems)),
             }
         return page(request, "overview.html", counts=counts)
 
@@ -64,6 +65,9 @@ def create_app(store: HubStore, systems: dict[str, str], token: str, *, secure_c
 
     async def conflicts(request: Request) -> Response:
         return page(request, "conflicts.html", conflicts=read(review.recent_conflicts))
+
+    async def failed(request: Request) -> Response:
+        return page(request, "failed.html", writes=read(review.failed_writes))
 
     async def decide_match(request: Request) -> Response:
         if request.path_params["decision"] not in ("accept", "reject"):
@@ -113,6 +117,7 @@ def create_app(store: HubStore, systems: dict[str, str], token: str, *, secure_c
             Route("/duplicates/{id:int}/dismiss", dismiss_duplicate, methods=["POST"]),
             Route("/held-back", held),
             Route("/conflicts", conflicts),
+            Route("/failed", failed),
             Route("/login", login_form),
             Route("/login", login, methods=["POST"]),
             Route("/logout", logout, methods=["POST"]),

@@ -166,6 +166,32 @@ class Conflict:
     detected_at: datetime
 
 
+@dataclass(frozen=True)
+class FailedWrite:
+    id: int
+    entity: str
+    hub_id: str
+    label: str
+    system: str
+    operation: str
+    attempts: int
+    error: str | None
+    failed_at: datetime
+
+
+def failed_writes(conn: sa.Connection, systems: dict[str, str], limit: int = 500) -> list[FailedWrite]:
+    """Writes given up on (the outbox's 'failed' rows), newest first, with the reason a person can act
+    on; the record is planned again as soon as it changes."""
+    outbox = T["outbox"]
+    rows = conn.execute(
+        sa.select(outbox).where(outbox.c.status == "failed").order_by(outbox.c.updated_at.desc(), outbox.c.id.desc())
+        .limit(limit)
+    ).mappings().all()
+    labels = _hub_labels(conn, rows)
+    return [FailedWrite(r["id"], r["entity"], r["hub_id"], labels.get((r["entity"], r["hub_id"])) or r["hub_id"],
+                        r["system"], r["operation"], r["attempts"], r["last_error"], r["updated_at"]) for r in rows]
+
+
 def explain_evidence(evidence: str | dict | None) -> list[str]:
     """Why two records were paired, in words: the evidence stored by the matching, one line per clue."""
     data = json.loads(evidence) if isinstance(evidence, str) else (evidence or {})
@@ -237,17 +263,24 @@ def recent_conflicts(conn: sa.Connection, systems: dict[str, str], limit: int = 
     rows = conn.execute(
         sa.select(conflicts).order_by(conflicts.c.detected_at.desc(), conflicts.c.id.desc()).limit(limit)
     ).mappings().all()
-    labels: dict[tuple[str, str], str] = {}
-    for entity in {r["entity"] for r in rows}:
-        table = hub(entity)
-        ids = [r["hub_id"] for r in rows if r["entity"] == entity]
-        for values in conn.execute(sa.select(table).where(table.c.hub_id.in_(ids))).mappings():
-            labels[(entity, values["hub_id"])] = record_label(model_entity(entity), dict(values))
+    labels = _hub_labels(conn, rows)
     return [
         Conflict(r["id"], r["entity"], r["hub_id"], labels.get((r["entity"], r["hub_id"])) or r["hub_id"], r["field"],
                  r["crm_value"], r["erp_value"], systems.get(r["winner"], r["winner"]), r["detected_at"])
         for r in rows
     ]
+
+
+def _hub_labels(conn: sa.Connection, rows: list) -> dict[tuple[str, str], str]:
+    """What a person recognises each (entity, hub id) of `rows` by (number and name)."""
+    labels: dict[tuple[str, str], str] = {}
+    for entity in {r["entity"] for r in rows}:
+        table = hub(entity)
+        ids = [r["hub_id"] for r in rows if r["entity"] == entity]
+        for start in range(0, len(ids), 500):
+            for values in conn.execute(sa.select(table).where(table.c.hub_id.in_(ids[start:start + 500]))).mappings():
+                labels[(entity, values["hub_id"])] = record_label(model_entity(entity), dict(values))
+    return labels
 
 
 def _staged(conn: sa.Connection, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], dict[str, Any]]:
