@@ -34,7 +34,7 @@ def _connect(config):
     return PowerOfficeConnector(
         config.base_url, *(config.secret(name) for name in SECRETS),
         timeout=config.timeout_seconds,
-        rate_per_second=config.rate_per_second or contract.REQUESTS_PER_SECOND,
+        rate_per_second=config.rate_per_second or contract.CLIENT_REQUESTS_PER_SECOND,
         page_size=int(config.options.get("page_size", contract.DEFAULT_PAGE_SIZE)),
     )
 

@@ -47,7 +47,7 @@ class PowerOfficeConnector:
 
     def __init__(self, base_url: str, application_key: str, client_key: str, subscription_key: str, *,
                  timeout: float = 30, max_attempts: int = 5, backoff_base: float = 0.2,
-                 rate_per_second: float | None = c.REQUESTS_PER_SECOND, page_size: int = c.DEFAULT_PAGE_SIZE):
+                 rate_per_second: float | None = c.CLIENT_REQUESTS_PER_SECOND, page_size: int = c.DEFAULT_PAGE_SIZE):
         root = base_url.rstrip("/")
         self._credentials = (application_key, client_key)
         self._subscription = {c.SUBSCRIPTION_HEADER: subscription_key}

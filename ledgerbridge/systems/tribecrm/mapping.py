@@ -66,6 +66,11 @@ def _organization_fields(number_property: str, erp_id_property: str) -> tuple[Fi
 
 
 ORGANIZATION_EXPAND = "Organization($expand=VisitingAddress)"
+# Model fields read from the record's shape rather than a property (never written): a debtor's
+# crm_type is "Customer" because it is listed through its customer relationship (an organisation
+# without one, a prospect, is no debtor); a contact's name joins its Person's first and last name.
+CUSTOMER_TYPE = "Customer"
+DERIVED = {"debtors": ("crm_type",), "contacts": ("name",)}
 
 
 class TribeMapping:
@@ -109,7 +114,7 @@ class TribeMapping:
 
     def mapped_fields(self, entity: str) -> tuple[str, ...]:
         names = tuple(f.model for f in self.spec(entity).fields)
-        return names + ("name",) if entity == "contacts" else names
+        return names + DERIVED.get(entity, ())
 
     def limits(self, entity: str) -> FieldLimits:
         # Tribe publishes no max lengths ($metadata facets are not public [?]): only what is required.
@@ -136,6 +141,8 @@ class TribeMapping:
         spec = self.spec(entity)
         values = {f.model: f.convert.into(get_path(record, f.remote)) for f in spec.fields if f.read}
         if entity in ("debtors", "creditors"):
+            if entity == "debtors":
+                values["crm_type"] = CUSTOMER_TYPE  # a customer relationship is what makes a debtor
             remote_id = get_path(record, "Organization.ID")
             stamps = (record.get("LastMutationDate"), get_path(record, "Organization.LastMutationDate"))
         elif entity == "contacts":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledgerbridge.systems.tribecrm.emulator import CONTACT, CUSTOMER, PRODUCT, SUPPLIER
+from ledgerbridge.systems.tribecrm.emulator import CONTACT, CUSTOMER, ORGANIZATION, PRODUCT, SUPPLIER
 
 
 def _organization(values: dict[str, Any], number_property: str) -> dict[str, Any]:
@@ -24,6 +24,10 @@ def seed(emulator, entity: str, records: list[dict[str, Any]]) -> list[str]:
     for values in records:
         if entity in ("debtors", "creditors"):
             role, number = (CUSTOMER, "DebtorNumber") if entity == "debtors" else (SUPPLIER, "CreditorNumber")
+            if entity == "debtors" and values.get("crm_type") not in (None, "Customer"):
+                # a prospect: an organisation without a customer relationship (no debtor yet)
+                ids.append(emulator.insert(ORGANIZATION, _organization(values, number), fire=False)["ID"])
+                continue
             row = emulator.insert(role, {"Organization": _organization(values, number)}, fire=False)
             ids.append(row["Organization"]["ID"])
         elif entity == "contacts":
