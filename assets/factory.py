@@ -22,6 +22,7 @@ from dagster import (
     AssetsDefinition,
     Config,
     MaterializeResult,
+    PartitionsDefinition,
     RetryPolicy,
     Backoff,
     Jitter,
@@ -61,12 +62,13 @@ def key(stage: str, name: str) -> AssetKey:
     return AssetKey([stage, name])
 
 
-def pull_asset(entity: Entity, side: str) -> AssetsDefinition:
+def pull_asset(entity: Entity, side: str, partitions_def: PartitionsDefinition | None = None) -> AssetsDefinition:
     table = staging_table_name(side, entity.name)
 
     @asset(
         key=key(side, entity.name),
         group_name=entity.name,
+        partitions_def=partitions_def,
         kinds={"python", "sql"},
         description=f"{entity.name} as pulled from the {side.upper()} (table {table}).",
         retry_policy=REMOTE_RETRY,
@@ -87,7 +89,7 @@ def pull_asset(entity: Entity, side: str) -> AssetsDefinition:
     return _pull
 
 
-def hub_asset(entity: Entity) -> AssetsDefinition:
+def hub_asset(entity: Entity, partitions_def: PartitionsDefinition | None = None) -> AssetsDefinition:
     table = hub_table_name(entity.name)
     deps = [key("crm", entity.name), key("erp", entity.name)] + [key("hub", ref) for ref in entity.depends_on]
 
@@ -95,6 +97,7 @@ def hub_asset(entity: Entity) -> AssetsDefinition:
         key=key("hub", entity.name),
         deps=deps,
         group_name=entity.name,
+        partitions_def=partitions_def,
         kinds={"sql"},
         description=f"Reconciled {entity.name} (table {table}): matched, merged by field owner.",
     )
@@ -118,7 +121,7 @@ def hub_asset(entity: Entity) -> AssetsDefinition:
     return _reconcile
 
 
-def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
+def plan_asset(entity: Entity, side: str, partitions_def: PartitionsDefinition | None = None) -> AssetsDefinition:
     name = f"{side}_{entity.name}"
     deps = [key("hub", entity.name)] + [key("push", f"{side}_{ref}") for ref in entity.depends_on]
     if side == "crm":
@@ -128,6 +131,7 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
         key=key("plan", name),
         deps=deps,
         group_name=entity.name,
+        partitions_def=partitions_def,
         kinds={"sql"},
         description=f"Writes planned towards the {side.upper()} for {entity.name} (outbox rows 'planned').",
         check_specs=plan_check_specs(key("plan", name)),
@@ -162,13 +166,14 @@ def plan_asset(entity: Entity, side: str) -> AssetsDefinition:
     return _plan
 
 
-def push_asset(entity: Entity, side: str) -> AssetsDefinition:
+def push_asset(entity: Entity, side: str, partitions_def: PartitionsDefinition | None = None) -> AssetsDefinition:
     name = f"{side}_{entity.name}"
 
     @asset(
         key=key("push", name),
         deps=[key("plan", name)],
         group_name=entity.name,
+        partitions_def=partitions_def,
         kinds={"python"},
         description=f"{entity.name} written to the {side.upper()} through the outbox.",
         retry_policy=REMOTE_RETRY,
@@ -192,14 +197,15 @@ def push_asset(entity: Entity, side: str) -> AssetsDefinition:
     return _push
 
 
-def entity_assets(entity_name: str) -> list[AssetsDefinition]:
+def entity_assets(entity_name: str, partitions_def: PartitionsDefinition | None = None) -> list[AssetsDefinition]:
+    """`partitions_def`: one partition per tenant when a code location serves many (pipelines/tenants.py)."""
     entity = model_entity(entity_name)
     return [
-        pull_asset(entity, "crm"),
-        pull_asset(entity, "erp"),
-        hub_asset(entity),
-        plan_asset(entity, "erp"),
-        push_asset(entity, "erp"),
-        plan_asset(entity, "crm"),
-        push_asset(entity, "crm"),
+        pull_asset(entity, "crm", partitions_def),
+        pull_asset(entity, "erp", partitions_def),
+        hub_asset(entity, partitions_def),
+        plan_asset(entity, "erp", partitions_def),
+        push_asset(entity, "erp", partitions_def),
+        plan_asset(entity, "crm", partitions_def),
+        push_asset(entity, "crm", partitions_def),
     ]

@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     from ledgerbridge.systems.sql import cli as profile_commands
 
     profile_commands.add_arguments(commands)
+    from ledgerbridge.tenants import cli as tenant_commands
+
+    tenant_commands.add_arguments(commands)
 
     sync = commands.add_parser(
         "sync", help="run one sync of the configured entities", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -124,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             return system_commands.run_emulate(args)
         if args.command == "profile":
             return profile_commands.run(args)
+        if args.command == "tenants":
+            return tenant_commands.run(args)
         config = load_config(args.config)
         if args.command == "sync":
             return run_sync(config, args)

@@ -133,14 +133,28 @@ class EntityConfig(Strict):
 class HubConfig(Strict):
     url: str | None = None  # sqlalchemy URL without a password
     url_env: str | None = None  # or: environment variable holding the full URL (with password)
+    # A PostgreSQL hub's schema (one per tenant on a shared server, see ledgerbridge.tenants.hub).
+    schema_name: str | None = Field(None, alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
     def resolved_url(self, default: str) -> str:
         if self.url_env:
             value = os.environ.get(self.url_env)
             if not value:
                 raise ConfigError(f"hub: environment variable {self.url_env} (hub.url_env) is not set")
-            return value
-        return self.url or default
+        else:
+            value = self.url or default
+        return self.confined(value)
+
+    def confined(self, url: str) -> str:
+        """`url` confined to hub.schema, when one is set."""
+        if self.schema_name is None:
+            return url
+        from ledgerbridge.tenants.hub import schema_url
+
+        try:
+            return schema_url(url, self.schema_name)
+        except ValueError as exc:
+            raise ConfigError(f"hub.schema: {exc}") from None
 
 
 class QualityConfig(Strict):

@@ -1,6 +1,7 @@
 """The code location, built from the sync configuration named by $LEDGERBRIDGE_CONFIG.
 
-There is no silent default: without the variable (or with a file that does not exist) loading
+With $LEDGERBRIDGE_TENANTS_DIR set instead, one code location serves every tenant registered there
+(pipelines/tenants.py). There is no silent default: without either variable (or with a file that does not exist) loading
 fails with a sentence saying what to set. The demo is a choice: `bin/demo --ui` writes its
 configuration and sets LEDGERBRIDGE_CONFIG to it; `ledgerbridge serve` does the same.
 """
@@ -16,6 +17,7 @@ from assets import entity_assets
 from assets.analytics import analytics_assets
 from ledgerbridge.config import ConfigError, SyncConfig, load_config
 from ledgerbridge.sync.engine import enabled_entities
+from ledgerbridge.tenants import TENANTS_DIR_VARIABLE, TenantRegistry
 from pipelines.jobs import entity_jobs, schedules
 from pipelines.sensors import build_sensors
 from resources import HubStoreResource, RunOptionsResource, SyncConfigResource, SystemsResource
@@ -46,9 +48,9 @@ def resources_for(config: SyncConfig, path: Path) -> dict:
     return {
         # A URL from an environment variable may hold a password: it stays an EnvVar, resolved only
         # when the resource is used, so the UI shows the variable's name, never the URL.
-        "hub": HubStoreResource(
-            url=EnvVar(config.hub.url_env) if config.hub.url_env else config.hub.resolved_url(default_hub_url(path))
-        ),
+        "hub": HubStoreResource(url=EnvVar(config.hub.url_env), schema_name=config.hub.schema_name)
+        if config.hub.url_env
+        else HubStoreResource(url=config.hub.resolved_url(default_hub_url(path))),
         "sync_config": sync_config,
         "systems": SystemsResource(config_path=sync_config.path),
         "run_options": RunOptionsResource(),
@@ -74,4 +76,9 @@ def build_definitions(path: Path | None = None) -> Definitions:
 
 @definitions
 def defs() -> Definitions:
+    # Many tenants (a registry directory) or one configuration; see pipelines/tenants.py.
+    if os.environ.get(TENANTS_DIR_VARIABLE):
+        from pipelines.tenants import build_tenant_definitions
+
+        return build_tenant_definitions(TenantRegistry.from_environment())
     return build_definitions()

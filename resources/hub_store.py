@@ -6,16 +6,21 @@ from dagster import ConfigurableResource
 
 from ledgerbridge.config import SyncConfig, load_config
 from ledgerbridge.store import HubStore
+from ledgerbridge.tenants.hub import ensure_schema, schema_url
 
 
 class HubStoreResource(ConfigurableResource):
     """The hub database (SQLite file by default, PostgreSQL by URL)."""
 
     url: str
+    # A PostgreSQL hub confined to one schema (a tenant's; see ledgerbridge.tenants.hub), created if missing.
+    schema_name: str | None = None
 
     @cached_property
     def store(self) -> HubStore:
-        store = HubStore(self.url)
+        url = schema_url(self.url, self.schema_name) if self.schema_name else self.url
+        ensure_schema(url)
+        store = HubStore(url)
         store.create_all()
         return store
 
