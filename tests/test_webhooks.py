@@ -215,3 +215,19 @@ def test_a_receiver_that_is_down_never_breaks_the_emulator(webcrm):
     assert len(webcrm.all_raw("Organisations")) == 20
     r = requests.get(f"{webcrm.base_url}/Organisations/Hooks")  # the API still answers (401: no token)
     assert r.status_code == 401
+
+
+def test_a_replayed_event_is_dropped_and_answered_as_a_duplicate(client, sqlite_store):
+    body = json.dumps({"eventId": "ev-1", "eventType": "customer.updated", "data": {"customerNumber": 7}}).encode()
+    first = client.post("/hooks/economic", content=body, headers=signed(body))
+    assert first.status_code == 202
+    # The same delivery again (a replay, or the sender retrying after a lost answer), freshly signed:
+    again = client.post("/hooks/economic", content=body, headers=signed(body))
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert again.json()["inbox_id"] == first.json()["inbox_id"]
+    # webCRM sends no event id: the exact body is the key; another body is another event.
+    assert client.post(f"/hooks/webcrm/debtors?token={TOKEN}", json=WEBCRM_EVENT).status_code == 202
+    assert client.post(f"/hooks/webcrm/debtors?token={TOKEN}", json=WEBCRM_EVENT).json()["duplicate"] is True
+    assert client.post(f"/hooks/webcrm/debtors?token={TOKEN}", json={**WEBCRM_EVENT, "Id": 43}).status_code == 202
+    assert [(r["system"], r["remote_id"]) for r in inbox(sqlite_store)] == [("economic", "7"), ("webcrm", "42"),
+                                                                          ("webcrm", "43")]

@@ -31,12 +31,16 @@ from ledgerbridge.report import COUNTING, Progress, attention, summary_table
 from ledgerbridge.sync.engine import EntitySummary, SyncEngine, enabled_entities
 from ledgerbridge.systems import build_connector, get
 from ledgerbridge.systems.base import PAYMENT_SHARES, System
+from ledgerbridge.systems.registry import UnknownSystem
 
 DEFAULT_CRM, DEFAULT_ERP = "webcrm", "economic"
 
 
 def demo_system(name: str, role: str) -> System:
-    system = get(name)
+    try:
+        system = get(name)
+    except UnknownSystem as exc:
+        raise ConfigError(f"demo --{role} {name}: {exc}") from None
     if role not in system.roles:
         raise ConfigError(f"demo --{role} {name}: {system.label} cannot be the {role} (it is a {'/'.join(sorted(system.roles))})")
     if system.emulation is None:

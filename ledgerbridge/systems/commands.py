@@ -9,7 +9,7 @@ import signal
 import threading
 from pathlib import Path
 
-from ledgerbridge.systems.registry import get, systems
+from ledgerbridge.systems.registry import UnknownSystem, get, systems
 
 
 def add_arguments(commands: argparse._SubParsersAction) -> None:
@@ -62,7 +62,10 @@ def run_emulate(args: argparse.Namespace) -> int:
     from ledgerbridge.config import ConfigError
     from ledgerbridge.demo.run import SeedTarget, demo_secrets, seed, start_emulator, system_section
 
-    system = get(args.system)
+    try:
+        system = get(args.system)
+    except UnknownSystem as exc:
+        raise ConfigError(f"emulate {args.system}: {exc}") from None
     if system.emulation is None:
         raise ConfigError(f"{system.label} has no emulator")
     emulator = start_emulator(system, args.state, args.port)
