@@ -47,6 +47,19 @@ class Format(enum.StrEnum):
     URL = "url"
 
 
+class Severity(enum.StrEnum):
+    """What a failed check on a field does to the record (overridable per entity in the configuration).
+
+    BLOCK holds the whole record back (identity and money: a wrong name, VAT number, country,
+    currency or amount must never reach the books). WARN sends the record without that field, so
+    the target keeps the value it has, and lists the finding as a warning until the source is fixed
+    (contact details: a bad phone number must not keep a customer, its contacts and invoices out).
+    """
+
+    BLOCK = "block"
+    WARN = "warn"
+
+
 PYTHON_TYPES: dict[Kind, type] = {
     Kind.TEXT: str,
     Kind.INTEGER: int,
@@ -68,10 +81,14 @@ class Field:
     format: Format | None = None
     reference: str | None = None  # entity name, for Kind.REFERENCE
     minimum: Decimal | int | None = None
+    severity: Severity = Severity.BLOCK
 
     def __post_init__(self) -> None:
         if (self.kind is Kind.REFERENCE) != (self.reference is not None):
             raise ValueError(f"field {self.name!r}: a reference field names its entity, and only it")
+
+
+DELETE_ACTIONS = ("delete", "bar", "unlink")
 
 
 @dataclass(frozen=True)
@@ -86,13 +103,27 @@ class Entity:
     number_field: str | None = None
     # For child entities (invoice lines): the reference field pointing at the parent.
     parent_field: str | None = None
+    # Fields that can identify a natural person (a contact, a private customer): removed from the hub
+    # and deleted or anonymised in every system when the person is erased (GDPR Art. 17).
+    personal_fields: tuple[str, ...] = ()
+    # What a delete in one system does to the record in the other, unless configured per entity:
+    # "delete", "bar" (kept but blocked for use: accounting keeps records with postings) or "unlink"
+    # (left as it is, no longer synced).
+    delete_in_erp: str = "unlink"
+    delete_in_crm: str = "unlink"
+    # A delete in the system that owns the record's name erases the person everywhere.
+    erase_on_delete: bool = False
     field_by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_name = {f.name: f for f in self.fields}
         if len(by_name) != len(self.fields):
             raise ValueError(f"entity {self.name!r} declares a field twice")
-        for key in (*(k for keys in self.match_keys for k in keys), self.number_field, self.parent_field):
+        for action in (self.delete_in_erp, self.delete_in_crm):
+            if action not in DELETE_ACTIONS:
+                raise ValueError(f"entity {self.name!r}: delete action {action!r} is not one of {DELETE_ACTIONS}")
+        for key in (*(k for keys in self.match_keys for k in keys), self.number_field, self.parent_field,
+                    *self.personal_fields):
             if key is not None and key not in by_name:
                 raise ValueError(f"entity {self.name!r}: {key!r} is not one of its fields")
         object.__setattr__(self, "field_by_name", by_name)
@@ -114,6 +145,8 @@ class Entity:
 
 
 MONEY = dict(kind=Kind.DECIMAL, owner=Owner.ERP)
+# Contact details: a bad one is left out of the write and reported, the record goes on.
+CONTACT_DETAIL = dict(severity=Severity.WARN)
 
 # Each side's own id as the other side keeps it (PowerOffice's contact id in a TribeCRM relation,
 # TribeCRM's relation id in PowerOffice's ExternalImportReference): the first, exact match keys.
@@ -135,9 +168,9 @@ DEBTORS = Entity(
         Field("city", max_length=100),
         Field("country", description="ISO 3166-1 alpha-2", max_length=2, format=Format.COUNTRY),
         Field("vat_number", description="VAT / company registration number", max_length=40, format=Format.VAT),
-        Field("email", max_length=255, format=Format.EMAIL),
-        Field("phone", max_length=50, format=Format.PHONE),
-        Field("website", max_length=255, format=Format.URL),
+        Field("email", max_length=255, format=Format.EMAIL, **CONTACT_DETAIL),
+        Field("phone", max_length=50, format=Format.PHONE, **CONTACT_DETAIL),
+        Field("website", max_length=255, format=Format.URL, **CONTACT_DETAIL),
         Field("currency", description="ISO 4217", max_length=3, format=Format.CURRENCY, owner=Owner.ERP),
         Field("payment_terms", description="The ERP's payment terms id", max_length=20, owner=Owner.ERP),
         Field("customer_group", description="The ERP's customer group number", max_length=20, owner=Owner.ERP),
@@ -148,8 +181,14 @@ DEBTORS = Entity(
         Field("seller_id", kind=Kind.REFERENCE, reference="employees", description="The responsible seller"),
         Field("ean", description="EAN/GLN for electronic invoices", max_length=13, format=Format.EAN, owner=Owner.ERP),
         Field("vat_group", description="The ERP's VAT group (Momsgruppe) code", max_length=20, owner=Owner.ERP),
+        Field("mobile", max_length=50, format=Format.PHONE, **CONTACT_DETAIL),
+        Field("vat_zone", description="domestic, eu or abroad: how sales to the customer are taxed, from its "
+              "country and the company's own (ledgerbridge.vat_zones); each ERP keeps it as its own code",
+              max_length=10, owner=Owner.ERP),
     ),
     match_keys=(("erp_id",), ("crm_id",), ("number",), ("vat_number",)),
+    personal_fields=("name", "street", "house_number", "email", "phone"),  # a private customer's
+    delete_in_erp="bar",  # the ERP keeps a customer with postings; barred, it takes no new ones
     number_field="number",
 )
 
@@ -165,9 +204,9 @@ CREDITORS = Entity(
         Field("city", max_length=100),
         Field("country", description="ISO 3166-1 alpha-2", max_length=2, format=Format.COUNTRY),
         Field("vat_number", description="VAT / company registration number", max_length=40, format=Format.VAT),
-        Field("email", max_length=255, format=Format.EMAIL),
-        Field("phone", max_length=50, format=Format.PHONE),
-        Field("website", max_length=255, format=Format.URL),
+        Field("email", max_length=255, format=Format.EMAIL, **CONTACT_DETAIL),
+        Field("phone", max_length=50, format=Format.PHONE, **CONTACT_DETAIL),
+        Field("website", max_length=255, format=Format.URL, **CONTACT_DETAIL),
         Field("currency", description="ISO 4217", max_length=3, format=Format.CURRENCY, owner=Owner.ERP),
         Field("payment_terms", description="The ERP's payment terms id", max_length=20, owner=Owner.ERP),
         Field("supplier_group", description="The ERP's supplier group number", max_length=20, owner=Owner.ERP),
@@ -175,6 +214,8 @@ CREDITORS = Entity(
         *CROSS_SYSTEM_IDS,
     ),
     match_keys=(("erp_id",), ("crm_id",), ("number",), ("vat_number",)),
+    personal_fields=("name", "street", "house_number", "email", "phone"),
+    delete_in_erp="bar",
     number_field="number",
 )
 
@@ -184,12 +225,16 @@ CONTACTS = Entity(
     fields=(
         Field("debtor_id", kind=Kind.REFERENCE, reference="debtors", required=True),
         Field("name", max_length=255, required=True),
-        Field("email", max_length=255, format=Format.EMAIL),
-        Field("phone", max_length=50, format=Format.PHONE),
-        Field("mobile", max_length=50, format=Format.PHONE),
-        Field("title", max_length=100),
+        Field("email", max_length=255, format=Format.EMAIL),  # blocks: the contact's match key
+        Field("phone", max_length=50, format=Format.PHONE, **CONTACT_DETAIL),
+        Field("mobile", max_length=50, format=Format.PHONE, **CONTACT_DETAIL),
+        Field("title", max_length=100, **CONTACT_DETAIL),
     ),
     match_keys=(("debtor_id", "email"),),
+    personal_fields=("name", "email", "phone", "mobile", "title"),
+    delete_in_erp="delete",
+    delete_in_crm="delete",
+    erase_on_delete=True,
 )
 
 ITEMS = Entity(
@@ -202,11 +247,13 @@ ITEMS = Entity(
         Field("unit", max_length=20, owner=Owner.ERP),
         Field("unit_price", **MONEY),
         Field("cost_price", **MONEY),
+        Field("recommended_price", description="The recommended retail price", **MONEY),
         Field("ean", max_length=14, format=Format.EAN, owner=Owner.ERP),
         Field("product_group", max_length=20, owner=Owner.ERP),
         Field("barred", kind=Kind.BOOLEAN, owner=Owner.ERP),
     ),
     match_keys=(("number",), ("ean",)),
+    delete_in_crm="delete",  # a product the ERP no longer has is not offered in the CRM either
     number_field="number",
 )
 
@@ -272,11 +319,12 @@ EMPLOYEES = Entity(
         Field("number", description="The ERP's employee number (the CRM user's initials)", max_length=20),
         Field("name", max_length=255, required=True),
         Field("email", max_length=255, format=Format.EMAIL, required=True),
-        Field("mobile", max_length=50, format=Format.PHONE),
-        Field("title", max_length=100),
+        Field("mobile", max_length=50, format=Format.PHONE, **CONTACT_DETAIL),
+        Field("title", max_length=100, **CONTACT_DETAIL),
         Field("barred", kind=Kind.BOOLEAN),
     ),
     match_keys=(("email",), ("number",)),
+    personal_fields=("name", "email", "mobile", "title"),
     number_field="number",
 )
 

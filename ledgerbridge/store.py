@@ -64,6 +64,8 @@ def build_metadata() -> sa.MetaData:
                 ts("remote_updated_at"),
                 sa.Column("content_hash", sa.String(64), nullable=False),
                 ts("pulled_at", nullable=False),
+                # set when a complete pull no longer found the record (deleted in that system)
+                ts("deleted_at"),
                 comment=f"{entity.description} As last pulled from the {side.upper()}.",
             )
         sa.Table(
@@ -73,6 +75,9 @@ def build_metadata() -> sa.MetaData:
             *model_columns(entity),
             ts("created_at", nullable=False),
             ts("updated_at", nullable=False),
+            # the record was deleted in `deleted_in`; the delete is followed in the other system
+            ts("deleted_at"),
+            sa.Column("deleted_in", sa.String(40)),
             comment=f"{entity.description} Reconciled (golden) records.",
         )
 
@@ -87,6 +92,7 @@ def build_metadata() -> sa.MetaData:
         sa.Column("linked_by", sa.String(40), nullable=False),  # how: created, number, vat, ...
         # set when a write found the record gone in that system: it is not written to again
         ts("gone_at"),
+        sa.Column("gone_how", sa.String(20)),  # deleted | barred | anonymised | unlinked
         sa.UniqueConstraint("entity", "system", "remote_id", name="uq_id_map_remote"),
     )
     sa.Table(
@@ -154,6 +160,8 @@ def build_metadata() -> sa.MetaData:
         sa.Column("value", sa.Text),
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("record_label", sa.Text),  # the record's name/number, so a person can find it
+        # block: the record is held back; warn: it was sent without this field (None: block)
+        sa.Column("severity", sa.String(10)),
         ts("first_seen", nullable=False),
         ts("last_seen", nullable=False),
         ts("resolved_at"),
@@ -209,6 +217,19 @@ def build_metadata() -> sa.MetaData:
         sa.Column("payload", sa.Text),
         ts("received_at", nullable=False),
         sa.Column("event_key", sa.String(250), unique=True),  # system + sender's event id or body hash: replays are refused
+    )
+    sa.Table(
+        "erasures",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("entity", sa.String(40), nullable=False),
+        sa.Column("hub_id", sa.String(32), nullable=False),
+        # per system what was done there: "webcrm: anonymised; economic: deleted" (no personal data)
+        sa.Column("systems", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),  # e.g. "Art. 17 request 2026-118", "deleted in webcrm"
+        sa.Column("requested_by", sa.String(200), nullable=False),
+        ts("erased_at", nullable=False),
+        comment="Erased persons: when, which record (hub id), in which systems, why and by whom; never the data.",
     )
     sa.Table(
         "match_candidates",

@@ -94,6 +94,10 @@ class Connector(Protocol):
         Read-modify-write: the connector reads the record, calls `guard(current)` when given (which
         may raise StaleWrite), then writes. Raises RecordGone when the record no longer exists."""
 
+    def delete(self, entity: str, remote_id: str) -> None:
+        """Delete the record. RecordGone if it is already gone, RecordRejected if the system refuses
+        (an ERP keeps a customer with postings), NotImplementedError where the API cannot delete it."""
+
     def limits(self, entity: str) -> FieldLimits: ...
 
     def close(self) -> None: ...

@@ -20,6 +20,7 @@ from ledgerbridge.sync.plan import Plan, plan_push
 from ledgerbridge.sync.pull import PullResult, pull
 from ledgerbridge.sync.outbox import settle_uncertain
 from ledgerbridge.sync.push import PushResult, confirm_found, push
+from ledgerbridge.sync.retention import prune
 from ledgerbridge.sync.reconcile import ReconcileResult, reconcile
 
 # ERP first: a number the ERP assigns on create is written back to the CRM in the same run.
@@ -45,6 +46,8 @@ class EntitySummary:
     uncertain: list[dict[str, Any]] = field(default_factory=list)  # creates without an answer, looked up next
     gone: list[dict[str, Any]] = field(default_factory=list)  # records found deleted in the target
     deferred: int = 0  # writes waiting for their retry time or for a lookup
+    deleted_upstream: int = 0  # records found deleted in one system this run
+    deletes_followed: list[dict[str, Any]] = field(default_factory=list)  # {hub_id, record, done} in the other
     blocked: list[str] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would be written
 
@@ -67,6 +70,8 @@ class EntitySummary:
             "uncertain": self.uncertain,
             "gone": self.gone,
             "deferred": self.deferred,
+            "deleted_upstream": self.deleted_upstream,
+            "deletes_followed": self.deletes_followed,
             "blocked": self.blocked,
             **({"planned": self.planned} if self.planned else {}),
         }
@@ -94,12 +99,15 @@ class SyncEngine:
         limits = self.connectors[side].limits(entity)
         gate = apply_gate(
             self.store, plan, limits, threshold=self.config.quality.block_threshold,
-            min_records=self.config.quality.block_min_records, run_id=run_id, record=record
+            min_records=self.config.quality.block_min_records, run_id=run_id, record=record,
+            severity=self.config.entity(entity).severity,
         )
         return plan, gate
 
     def push(self, side: str, entity: str, *, run_id: str | None = None) -> PushResult:
-        return push(self.store, self.connectors[side], side, entity, run_id=run_id, retries=self.config.retries)
+        systems = {"crm": self.config.crm.system, "erp": self.config.erp.system}
+        return push(self.store, self.connectors[side], side, entity, run_id=run_id, retries=self.config.retries,
+                    systems=systems)
 
     def settle(self, side: str, entity: str, *, run_id: str | None = None) -> int:
         """Resolve creates without an answer before planning, so one not carried out is planned again
@@ -125,6 +133,7 @@ class SyncEngine:
                 summary.pulled += self.pull(side, entity, full=full).pulled
             reconciled = self.reconcile(entity, run_id)
             summary.matched = sum(reconciled.matched.values())
+            summary.deleted_upstream = reconciled.deleted
             summary.conflicts = len(reconciled.conflicts)
             summary.suggestions = reconciled.suggestions
             summary.duplicates = reconciled.duplicates
@@ -140,6 +149,13 @@ class SyncEngine:
                     summary.not_created[f"{plan.system}: {reason}"] = count
                 summary.held_back.extend(h for h in gate.held_back() if h not in summary.held_back)
                 held.update(w.hub_id for w in gate.held)
+                if gate.blocked and gate.mass_delete:
+                    summary.blocked.append(
+                        f"{gate.system}: {gate.delete_share:.0%} of the linked {entity} were deleted in the other "
+                        f"system (threshold {self.config.quality.block_threshold:.0%}), which looks like a mass delete "
+                        "upstream; nothing was pushed"
+                    )
+                    continue
                 if gate.blocked:
                     summary.blocked.append(
                         f"{gate.system}: {gate.newly_bad_share:.0%} of planned writes newly failed the checks "
@@ -158,11 +174,14 @@ class SyncEngine:
                 summary.retrying.extend(pushed.retrying)
                 summary.uncertain.extend(pushed.uncertain)
                 summary.gone.extend(pushed.gone)
+                summary.deletes_followed.extend(pushed.deleted)
                 written.update(w.hub_id for w in gate.planned)
             # plus rows that wait in staging for their parent to reach the hub at all
             summary.waiting = len(waiting - written - held) + reconciled.waiting
             summary.unchanged = max(0, _hub_count(self.store, entity) - len(written | held | waiting | not_created))
             summaries[entity] = summary
+        if not dry_run:
+            prune(self.store, self.config.retention)
         return summaries
 
 

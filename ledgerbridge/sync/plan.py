@@ -18,6 +18,7 @@ from ledgerbridge.matching.keys import equivalent
 from ledgerbridge.model import Entity
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import T, HubStore, hub, staging, utcnow
+from ledgerbridge.sync.deletes import action_for, erases
 from ledgerbridge.sync.outbox import RETRY, UNCERTAIN, as_utc, open_rows
 from ledgerbridge.sync.records import content_hash
 from ledgerbridge.systems import mapped_fields
@@ -107,6 +108,9 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
         for record in conn.execute(sa.select(hub(entity_name)).order_by(hub(entity_name).c.created_at)).mappings():
             hub_values = {name: record[name] for name in entity.field_names}
             hub_id = record["hub_id"]
+            if record["deleted_at"] is not None:
+                _follow_delete(plan, config, entity, record, links.get(hub_id), hub_id in gone)
+                continue
             values = {name: hub_values[name] for name in fields}
             missing_reference = False
             for ref in entity.references:
@@ -194,6 +198,16 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
                 continue
             plan.writes.append(write)
     return plan
+
+
+def _follow_delete(plan: Plan, config: SyncConfig, entity: Entity, record: Any, remote_id: str | None,
+                   gone: bool) -> None:
+    """A record deleted in the other system: erase, delete, bar or unlink it in this one."""
+    if record["deleted_in"] == plan.side or remote_id is None or gone:
+        return  # deleted here, never created here, or already followed
+    action = "erase" if erases(config, entity, record["deleted_in"]) else action_for(config, entity, plan.side)
+    label = f"hub id {record['hub_id']}"  # the record's data may be about to be erased: no names
+    plan.writes.append(PlannedWrite(entity.name, record["hub_id"], plan.system, action, {}, {}, remote_id, label, {}))
 
 
 def _allocate(number_range: tuple[int, int] | None, used: set[str]) -> str:

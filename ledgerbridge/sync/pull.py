@@ -15,6 +15,7 @@ from ledgerbridge.connectors.base import Connector
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.quality import normalise_record
 from ledgerbridge.store import T, HubStore, staging, utcnow
+from ledgerbridge.sync.deletes import follows_deletes, mark_missing
 from ledgerbridge.sync.records import coerce, content_hasher
 from ledgerbridge.systems import mapped_fields
 
@@ -30,6 +31,7 @@ class PullResult:
     chunks: int = 0
     cursor: str | None = None
     unconvertible: list[str] = field(default_factory=list)  # "record 12: field: problem"
+    deleted: int = 0  # records a complete pull no longer found
 
 
 def read_cursor(store: HubStore, system: str, entity: str) -> str | None:
@@ -56,6 +58,7 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
     cursor = None if full else read_cursor(store, connector.system, entity_name)
     field_names = entity.field_names  # a property that builds a tuple: once per pull, not per record
     hash_of = content_hasher(fields)  # content_hash(values, fields), with the fields sorted once
+    seen: set[str] | None = set() if cursor is None and follows_deletes(entity) else None
     for chunk in connector.iter_changed(entity_name, cursor, chunk_size):
         now = utcnow()
         rows = []
@@ -64,9 +67,12 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
             for error in errors:
                 result.unconvertible.append(f"{entity_name} {record.remote_id}: {error}")
             values = normalise_record(entity_name, values)
+            if seen is not None:
+                seen.add(record.remote_id)
             rows.append(
                 {
                     "remote_id": record.remote_id,
+                    "deleted_at": None,
                     **{name: values.get(name) for name in field_names},
                     "remote_updated_at": record.updated_at,
                     "content_hash": hash_of(values),
@@ -85,6 +91,9 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
         result.pulled += len(rows)
         result.chunks += 1
         result.cursor = chunk.cursor or result.cursor
+    if seen is not None:  # everything was read: what is not there any more was deleted there
+        with store.begin() as conn:
+            result.deleted = mark_missing(conn, side, entity, seen, utcnow())
     _mark_complete(store, connector.system, entity_name, started)
     for problem in result.unconvertible:
         log.warning("pull: %s", problem)

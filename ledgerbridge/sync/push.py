@@ -41,6 +41,8 @@ from ledgerbridge.model import entity as model_entity
 from ledgerbridge.quality import normalise_record
 from ledgerbridge.store import T, HubStore, dialect_insert, hub, staging, to_json, utcnow
 from ledgerbridge.sync import outbox as box
+from ledgerbridge.sync.deletes import DELETE_OPERATIONS, mark_gone
+from ledgerbridge.sync.erasure import erase_in, purge_if_done
 from ledgerbridge.sync.records import coerce, content_hash
 from ledgerbridge.sync.shadows import load_shadows, shadow_row
 from ledgerbridge.systems import mapped_fields
@@ -59,6 +61,7 @@ class PushResult:
     uncertain: list[dict[str, Any]] = field(default_factory=list)  # creates without an answer: looked up first
     gone: list[dict[str, Any]] = field(default_factory=list)  # the record was deleted in the system
     stale: int = 0  # writes dropped because the record changed there meanwhile (merged next sync)
+    deleted: list[dict[str, Any]] = field(default_factory=list)  # deletes followed: deleted, barred, ...
     recovered: int = 0  # creates without an answer found in the system by their number
 
     @property
@@ -74,7 +77,10 @@ def push(
     *,
     run_id: str | None = None,
     retries: RetryConfig | None = None,
+    systems: dict[str, str] | None = None,
 ) -> PushResult:
+    """`systems` names each side's system (for an erasure's purge); default: only this side's."""
+    systems = systems or {side: connector.system}
     entity = model_entity(entity_name)
     policy = retries or RetryConfig()
     fields = tuple(f for f in mapped_fields(connector.system, entity_name) if f in entity.field_by_name)
@@ -113,6 +119,15 @@ def push(
                     .values({entity.number_field: values[entity.number_field]})
                 )
         what = {"hub_id": row["hub_id"], "record": label}
+        if row["operation"] in DELETE_OPERATIONS:
+            try:
+                how = _follow_delete(connector, entity, row["operation"], row["remote_id"])
+            except ConnectorError as exc:
+                _retry_or_fail(store, row, str(exc), policy, result, what)
+                continue
+            _followed(store, row, how, side, entity_name, systems)
+            result.deleted.append({**what, "done": how})
+            continue
         try:
             if row["operation"] == "create":
                 stored = _create_once(connector, entity_name, entity.number_field, values)
@@ -148,6 +163,39 @@ def push(
         else:
             result.updated += 1
     return result
+
+
+def _follow_delete(connector: Connector, entity: Entity, operation: str, remote_id: str) -> str:
+    """Carry out a delete followed from the other system; returns what was done."""
+    if operation == "erase":
+        return erase_in(connector, entity, remote_id)
+    if operation == "delete":
+        try:
+            connector.delete(entity.name, remote_id)
+            return "deleted"
+        except RecordGone:
+            return "deleted"
+        except (NotImplementedError, RecordRejected):
+            operation = "bar"  # kept by the system (postings), or it cannot delete: bar it if it can
+    if operation == "bar" and "barred" in mapped_fields(connector.system, entity.name):
+        try:
+            connector.update(entity.name, remote_id, {"barred": True})
+            return "barred"
+        except RecordGone:
+            return "deleted"
+    return "unlinked"
+
+
+def _followed(store: HubStore, row: Any, how: str, side: str, entity_name: str, systems: dict[str, str]) -> None:
+    now = utcnow()
+    with store.begin() as conn:
+        box.close(conn, row["id"], box.CONFIRMED, f"the record was deleted in the other system; here it was {how}")
+        mark_gone(conn, entity_name, row["system"], [row["hub_id"]], how, now)
+        if how in ("deleted", "gone"):
+            table = staging(side, entity_name)
+            conn.execute(table.update().where(table.c.remote_id == row["remote_id"]).values(deleted_at=now))
+    if row["operation"] == "erase":
+        purge_if_done(store, systems, entity_name, row["hub_id"], reason="deleted in the system that owns it")
 
 
 def confirm_found(store: HubStore, row: Any, record: RemoteRecord, side: str, entity_name: str, run_id: str | None) -> None:
@@ -208,8 +256,8 @@ def _retry_or_fail(store: HubStore, row: Any, error: str, policy: RetryConfig, r
     now = utcnow()
     with store.begin() as conn:
         if attempts >= policy.max_attempts:
-            reason = (f"{error} — gave up after {attempts} attempts; the write is planned again when the record "
-                      "changes, or fix the cause and run the sync again with --retry-failed")
+            reason = (f"{error} — gave up after {attempts} attempts; check that {row['system']} is reachable and "
+                      "accepts us: the next sync plans the write again from the start")
             box.close(conn, row["id"], box.FAILED, reason)
             result.failed.append({**what, "error": reason})
             return
@@ -225,12 +273,7 @@ def _gone(store: HubStore, row: Any, error: str) -> None:
     now = utcnow()
     with store.begin() as conn:
         box.close(conn, row["id"], box.OBSOLETE, error)
-        id_map = T["id_map"]
-        conn.execute(
-            id_map.update()
-            .where(id_map.c.entity == row["entity"], id_map.c.system == row["system"], id_map.c.hub_id == row["hub_id"])
-            .values(gone_at=now)
-        )
+        mark_gone(conn, row["entity"], row["system"], [row["hub_id"]], "deleted", now)
 
 
 def _confirm(

@@ -30,6 +30,10 @@ from ledgerbridge.matching.keys import equivalent, key_value
 from ledgerbridge.model import Entity, Owner
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import T, HubStore, dialect_insert, hub, staging, to_json, utcnow
+from ledgerbridge.sync.deletes import detect as detect_deletes
+from ledgerbridge.sync.deletes import erases
+from ledgerbridge.sync.erasure import links as erasure_links
+from ledgerbridge.sync.erasure import purge_if_done
 from ledgerbridge.sync.outbox import UNCERTAIN, confirm_by_lookup
 from ledgerbridge.sync.shadows import load_shadows, save_shadows, shadow_row
 from ledgerbridge.systems import mapped_fields
@@ -60,6 +64,7 @@ class ReconcileResult:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     suggestions: int = 0
     duplicates: int = 0  # look-alike pairs within one side, reported for merging at the source
+    deleted: int = 0  # hub records newly found deleted in one system
     # rows whose referenced record is not in the hub yet: "<side> <entity> <remote id>: why"
     unresolved_references: list[str] = field(default_factory=list)
 
@@ -122,6 +127,8 @@ def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: 
     with store.begin() as conn:
         store.upsert(conn, T["id_map"], links, ["entity", "system", "hub_id"])
         store.upsert(conn, hub(entity_name), hub_writes, ["hub_id"])
+        deleted = detect_deletes(conn, config, entity, systems, now)
+        result.deleted = len(deleted)
         save_shadows(store, conn, shadow_writes)
         for system, hub_id, remote_id in own_creates:
             confirm_by_lookup(conn, entity_name, system, hub_id, remote_id, now)
@@ -130,6 +137,16 @@ def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: 
                 T["conflicts"].insert(),
                 [_conflict_row(entity_name, c, run_id, now) for c in result.conflicts],
             )
+    # A person deleted in the system that owns the record and known nowhere else: erased right away
+    # (where another system holds it, the plan erases it there first, then the push purges).
+    sides_of = {system: side for side, system in systems.items()}
+    for hub_id in deleted:
+        with store.connect() as conn:
+            linked = erasure_links(conn, entity_name, hub_id)
+        deleted_in = [sides_of[system] for system, (_, _, how) in linked.items() if how == "deleted" and system in sides_of]
+        if deleted_in and erases(config, entity, deleted_in[0]):
+            purge_if_done(store, systems, entity_name, hub_id, reason=f"deleted in {systems[deleted_in[0]]}, "
+                          "the system that owns it")
     return result
 
 
@@ -156,6 +173,8 @@ def _changed_rows(conn: sa.Connection, entity: Entity, side: str, system: str, r
             )
         )
         .where(sa.or_(shadows.c.shadow_hash.is_(None), shadows.c.shadow_hash != table.c.content_hash))
+        # deleted there (ledgerbridge.sync.deletes), or no longer synced: deleted, barred, erased, unlinked
+        .where(table.c.deleted_at.is_(None), id_map.c.gone_at.is_(None))
         .order_by(table.c.remote_id)
     )
     resolver = _ReferenceResolver(conn, entity, system)
@@ -340,7 +359,7 @@ def _unique_hub_index(keys: tuple[str, ...], records: list[Mapping[str, Any]]) -
 def _hub_without_link(conn: sa.Connection, entity: Entity, system: str) -> list[Mapping[str, Any]]:
     table, id_map = hub(entity.name), T["id_map"]
     linked = sa.select(id_map.c.hub_id).where(id_map.c.entity == entity.name, id_map.c.system == system)
-    query = sa.select(table).where(table.c.hub_id.not_in(linked))
+    query = sa.select(table).where(table.c.hub_id.not_in(linked), table.c.deleted_at.is_(None))
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
