@@ -148,3 +148,22 @@ def test_changes_travel_both_ways_including_an_address_only_edit_in_go(norway_en
     assert (address["City"], address["Postalcode"]) == ("Svolvaer", "8300")
     assert poweroffice.all_raw("Customers")[0]["PhoneNumber"] == "+47 76 06 60 00"
     assert [m for m, _ in writes(poweroffice, go_mark)] == ["PATCH"]  # one call for the changed record
+
+
+@pytest.mark.slow
+def test_the_demo_runs_tribecrm_against_poweroffice_with_suppliers_apart(tmp_path, capsys):
+    import json
+
+    from ledgerbridge.demo.run import run_demo
+
+    assert run_demo(tmp_path, companies=40, as_json=True, crm="tribecrm", erp="poweroffice") == 0
+    first = json.loads(capsys.readouterr().out)
+    assert set(first["entities"]) == {"debtors", "creditors", "contacts", "items"}
+    creditors = first["entities"]["creditors"]
+    assert creditors["matched"] > 0 and creditors["created"] > 0  # matched by Go's id, the rest created
+    assert first["entities"]["debtors"]["created"] > 0
+
+    assert run_demo(tmp_path, as_json=True, crm="tribecrm", erp="poweroffice") == 0
+    second = json.loads(capsys.readouterr().out)
+    for name, counts in second["entities"].items():
+        assert (counts["created"], counts["updated"]) == (0, 0), name

@@ -125,6 +125,24 @@ def generate(companies: int = 300, seed: int = 7) -> DemoData:
     return data
 
 
+def suppliers(count: int, seed: int = 7) -> DemoData:
+    """Suppliers (creditors): a third only in the ERP, a third only in the CRM, a third in both."""
+    rng = random.Random(seed + 100)
+    fakers = {country: Faker(locale) for country, locale in LOCALES.items()}
+    for index, fake in enumerate(fakers.values()):
+        fake.seed_instance(seed + 100 + index)
+    data = DemoData()
+    countries = list(LOCALES)
+    for i in range(count):
+        country = countries[i % 3]
+        values = {k: v for k, v in company(country, fakers[country], rng).items() if k != "crm_type"}
+        values["name"] = values["name"].replace("Consult", "Supply").replace("Design", "Parts")
+        erp = {**values, "currency": CURRENCY[country]}
+        (data.erp_only.append(erp) if i % 3 == 0 else data.crm_only.append(values) if i % 3 == 1
+         else data.pairs.append((values, erp, "erp_id")))
+    return data
+
+
 def _pair(values: dict[str, Any], i: int, rng: random.Random) -> tuple[dict[str, Any], dict[str, Any], str]:
     erp = erp_view(values)
     crm = dict(values)

@@ -24,7 +24,7 @@ import yaml
 from faker import Faker
 
 from ledgerbridge.config import ConfigError, load_config
-from ledgerbridge.demo.data import generate, invoices_for, person, products
+from ledgerbridge.demo.data import generate, invoices_for, person, products, suppliers
 from ledgerbridge.emulators.base import Emulator
 from ledgerbridge.store import HubStore
 from ledgerbridge.report import COUNTING, Progress, attention, summary_table
@@ -84,6 +84,9 @@ def demo_config(workdir: Path, crm_url: str, erp_url: str, crm: str = DEFAULT_CR
                 "erp_defaults_by_country": {"CH": {"currency": "CHF"}, "NO": {"currency": "NOK"}},
                 "schedule": "*/15 * * * *",
             },
+            # Suppliers, where both systems keep them apart from customers (TribeCRM, PowerOffice Go).
+            "creditors": {"direction": "both", "number_policy": _number_policy(get(crm), get(erp)),
+                          "schedule": "*/15 * * * *"},
             "contacts": {"direction": "both"},
             "items": {"direction": "erp_to_crm", "schedule": "*/15 * * * *"},
             "invoices": {"direction": "erp_to_crm", "schedule": "*/15 * * * *"},
@@ -187,6 +190,13 @@ def seed(crm: SeedTarget, erp: SeedTarget, companies: int, seed_value: int = 7) 
         erp_people.append({"debtor_id": number, **(known[0] if known else person(fake, crm_values["name"], rng))})
     crm.seed("contacts", [{"debtor_id": o, **p} for o, people in people_by_organisation.items() for p in people])
     erp.seed("contacts", [{k: v for k, v in p.items() if k != "title"} for p in erp_people])
+
+    # Suppliers: some only in the ERP, some only in the CRM, some in both (the CRM keeping the ERP's id).
+    supplier_data = suppliers(max(3, companies // 10), seed_value)
+    erp_ids = erp.seed("creditors", supplier_data.erp_only + [erp_values for _, erp_values, _ in supplier_data.pairs])
+    paired_ids = erp_ids[len(supplier_data.erp_only):]
+    crm.seed("creditors", supplier_data.crm_only + [{**crm_values, "erp_id": erp_id or None}
+                                                    for (crm_values, _, _), erp_id in zip(supplier_data.pairs, paired_ids)])
 
     # Products, booked invoices with lines, and payments (some in full, some in part).
     erp.seed("items", products())
