@@ -43,7 +43,7 @@ from ledgerbridge.systems.economic.filters import (
     FilterError, _FilterParser, _NULL, _RESTORE, _comparable, _matches, _predicates,
 )
 from ledgerbridge.systems.economic.schema import (
-    ApiError, CONTACT_SCHEMA, CUSTOMER_SCHEMA, DEFAULT_PAGE_SIZE, DRAFT_SCHEMA, E_BAD_QUERY, E_DUPLICATE, E_MEDIA, E_NOT_FOUND, E_NOT_FOUND_REF, E_NULL, E_RANGE, E_REQUIRED, E_SCALE, E_TOO_LONG, E_TOO_SHORT, E_TYPE, E_UNAUTHORIZED, LINE_SCHEMA, MAX_PAGE_SIZE, PRODUCT_SCHEMA, Prop, WriteSchema, _TYPES, _add_error, _error, _validation_error,
+    ApiError, CONTACT_SCHEMA, CUSTOMER_SCHEMA, DEFAULT_PAGE_SIZE, DRAFT_SCHEMA, E_BAD_QUERY, E_DUPLICATE, E_MEDIA, E_NOT_FOUND, E_NOT_FOUND_REF, E_NULL, E_RANGE, E_REQUIRED, E_SCALE, E_TOO_LONG, E_TOO_SHORT, E_TYPE, E_UNAUTHORIZED, E_VALIDATION, LINE_SCHEMA, MAX_PAGE_SIZE, PRODUCT_SCHEMA, Prop, WriteSchema, _TYPES, _add_error, _error, _validation_error,
 )
 from ledgerbridge.systems.economic.emulator_hooks import EconomicHooks
 
@@ -507,6 +507,14 @@ class EconomicEmulator(Emulator):
     def _delete(self, table: str) -> Callable:
         def handler(request: Request, body: Any, key: str, **parent: str) -> Response:
             record = self._get(table, key)
+            if table == "customers" and any(
+                str(get_path(invoice, "customer.customerNumber")) == str(record["customerNumber"])
+                for invoice in self.tables.rows["invoices/booked"].values()
+            ):
+                # The docs do not describe this answer; accounting keeps a customer with postings
+                # (issue 16: "e-conomic and Uniconta say so"). Status and text are our choice.
+                raise ApiError(400, f"Customer {record['customerNumber']} has booked invoices and cannot be deleted. "
+                                    "Bar the customer instead.", E_VALIDATION)
             del self.tables.rows[table][decode_key(key)]
             self.hooks.fire(table, "deleted", record)
             return Response(status_code=204)

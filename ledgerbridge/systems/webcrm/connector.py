@@ -65,7 +65,7 @@ import requests
 
 from ledgerbridge.connectors.base import Chunk, ConnectorError, FieldLimits, RecordGone, RecordRejected, RemoteRecord, WriteGuard
 from ledgerbridge.connectors.http import HttpClient
-from ledgerbridge.systems.webcrm.contract import FIND_BY_DATES, LINE_PARENTS, id_field, parse_timestamp
+from ledgerbridge.systems.webcrm.contract import DELETABLE, FIND_BY_DATES, LINE_PARENTS, id_field, parse_timestamp
 from ledgerbridge.systems.webcrm.mapping import WebcrmMapping
 
 FAR_FUTURE = "3000-01-01T00:00:00.000Z"
@@ -342,6 +342,19 @@ class WebcrmConnector:
         if stored is None:
             raise ConnectorError(f"webcrm: {what}: the record disappeared after the update")
         return self.mapping.from_remote(entity, stored)
+
+    def delete(self, entity: str, remote_id: str) -> None:
+        """DELETE where webCRM's API has it (products, quotation lines); organisations and persons
+        cannot be deleted through the API (NotImplementedError: the caller anonymises or unlinks)."""
+        resource = self.mapping.resource(entity)
+        if resource not in DELETABLE:
+            raise NotImplementedError(f"webcrm: {resource} cannot be deleted through the API")
+        try:
+            self._call("DELETE", f"/{resource}/{int(remote_id)}", what=f"delete {entity} {remote_id} (DELETE /{resource})")
+        except RecordRejected as exc:
+            if exc.status == 404:
+                raise RecordGone(f"webcrm: delete {entity} {remote_id}: already gone", status=404) from None
+            raise
 
     def _create_payment(self, values: dict[str, Any]) -> RemoteRecord:
         """A payment has no record of its own: it is written onto its invoice's delivery, whose id
