@@ -17,7 +17,7 @@ import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ledgerbridge.model import ENTITIES, Owner, Severity
+from ledgerbridge.model import ENTITIES, Owner
 
 
 class ConfigError(Exception):
@@ -103,15 +103,6 @@ class EntityConfig(Strict):
     # payment terms and a customer group the CRM does not know), and per-country overrides.
     erp_defaults: dict[str, str] = Field(default_factory=dict)
     erp_defaults_by_country: dict[str, dict[str, str]] = Field(default_factory=dict)
-    # What a failed check on a field does (block: hold the record; warn: send it without the field),
-    # overriding the model's default per field (ledgerbridge.model.Severity).
-    severity: dict[str, Severity] = Field(default_factory=dict)
-    # What a delete in the CRM does in the ERP, and the other way round (None: the model's default,
-    # ledgerbridge.model.Entity.delete_in_erp/_crm): delete, bar or unlink.
-    delete_in_erp: Literal["delete", "bar", "unlink"] | None = None
-    delete_in_crm: Literal["delete", "bar", "unlink"] | None = None
-    # Whether a delete in the system owning the record erases the person everywhere (None: the model's).
-    erase_on_delete: bool | None = None
 
     def erp_defaults_for(self, country: str | None) -> dict[str, str]:
         return {**self.erp_defaults, **self.erp_defaults_by_country.get((country or "").upper(), {})}
@@ -198,23 +189,12 @@ class NotifyConfig(Strict):
     webhook_url_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
 
 
-class RetentionConfig(Strict):
-    """How long the hub keeps what it needs only for a while (days); personal data in it goes then."""
-
-    audit_log_days: int = Field(90, ge=1)  # before/after of every write
-    outbox_payload_days: int = Field(30, ge=1)  # payloads of writes that are done (confirmed, failed, obsolete)
-    inbox_days: int = Field(14, ge=1)  # webhook bodies
-    quarantine_resolved_days: int = Field(30, ge=1)  # values of findings that were fixed
-    conflict_values_days: int = Field(365, ge=1)  # the values both sides held in a conflict
-
-
 class SyncConfig(Strict):
     crm: SystemConfig
     erp: SystemConfig
     hub: HubConfig = HubConfig()
     quality: QualityConfig = QualityConfig()
     retries: RetryConfig = RetryConfig()
-    retention: RetentionConfig = RetentionConfig()
     notify: NotifyConfig = NotifyConfig()
     entities: dict[str, EntityConfig] = Field(default_factory=lambda: {"debtors": EntityConfig()})
 
@@ -226,7 +206,6 @@ class SyncConfig(Strict):
                 raise ValueError(f"unknown entity {name!r}; known: {', '.join(ENTITIES)}")
             fields = ENTITIES[name].field_by_name
             named = [("owners", f) for f in entity_config.owners] + [("erp_defaults", f) for f in entity_config.erp_defaults]
-            named += [("severity", f) for f in entity_config.severity]
             named += [("erp_defaults_by_country", f) for d in entity_config.erp_defaults_by_country.values() for f in d]
             for key, field_name in named:
                 if field_name not in fields:
