@@ -134,9 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_sync(config, args)
         store = HubStore(config.hub.resolved_url(_default_hub(args.config)))
         store.create_all()
-        if args.command == "quarantine":
-            return list_quarantine(store, include_resolved=args.all, as_json=args.json)
         systems = {"crm": config.crm.system, "erp": config.erp.system}
+        if args.command == "quarantine":
+            return list_quarantine(store, include_resolved=args.all, as_json=args.json, systems=systems)
         return review_matches(store, args.action, args.ids, systems=systems, as_json=args.json)
     except ConfigError as exc:
         print(f"ledgerbridge: configuration error: {exc}", file=sys.stderr)
@@ -201,16 +201,29 @@ def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -
         print("  ".join(f"{c}={row[c]}" for c in columns if row.get(c) is not None))
 
 
-def list_quarantine(store: HubStore, *, include_resolved: bool, as_json: bool) -> int:
+def list_quarantine(store: HubStore, *, include_resolved: bool, as_json: bool, systems: dict[str, str]) -> int:
     table = T["quarantine"]
     query = sa.select(table).order_by(table.c.entity, table.c.record_label, table.c.field)
     if not include_resolved:
         query = query.where(table.c.resolved_at.is_(None))
     with store.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
-    if not as_json:
-        print(f"{len(rows)} finding(s) {'in all' if include_resolved else 'holding records back'}")
-    _print_rows(rows, ["entity", "record_label", "target", "field", "reason", "first_seen", "resolved_at"], as_json)
+    if as_json or include_resolved:
+        if not as_json:
+            print(f"{len(rows)} finding(s) in all")
+        _print_rows(rows, ["entity", "record_label", "target", "field", "reason", "first_seen", "resolved_at"], as_json)
+        return 0
+    from ledgerbridge.report import table as text_table
+    from ledgerbridge.sync.review import held_back
+
+    with store.connect() as conn:
+        groups = held_back(conn, systems)
+    print(f"{len(rows)} finding(s) holding records back")
+    for g in groups:
+        print(f"\n{g.entity} -> {g.target}: {g.field} ({g.check}), {len(g.records)} record(s). {g.next_step}")
+        held = [[r.label, r.value or "", r.reason, f"{r.first_seen:%Y-%m-%d %H:%M}"] for r in g.records]
+        print("\n".join(f"  {line}" for line in text_table(held, ["record", "value", "reason", "held since"],
+                                                           numbers=False).splitlines()))
     return 0
 
 

@@ -94,7 +94,8 @@ def exit_code(summaries: Mapping[str, Any]) -> int:
 
 
 class Progress:
-    """One line per entity on stderr as it finishes: records pulled and the rate."""
+    """One line per entity on stderr: its name when it starts; when done, the records pulled, the time
+    the whole road took (pull to push) and the rate of records through it."""
 
     def __init__(self, stream: IO[str] | None = None):
         self.stream = stream or sys.stderr
@@ -111,7 +112,7 @@ class Progress:
                 print(file=self.stream)  # the error that follows starts on its own line
                 raise
             seconds = max(time.perf_counter() - started, 1e-6)
-            print(f" {summary.pulled} pulled in {seconds:.1f} s ({summary.pulled / seconds:,.0f} records/s)",
+            print(f" {summary.pulled} pulled, synced in {seconds:.1f} s ({summary.pulled / seconds:,.0f} records/s)",
                   file=self.stream, flush=True)
             summaries[entity] = summary
         return summaries

@@ -38,7 +38,7 @@ def test_sync_prints_a_table_shows_progress_and_exits_zero_when_all_went_over(co
     header, row = out.splitlines()[:2]
     assert header.split()[:4] == ["entity", "pulled", "matched", "created"]
     assert row.split()[:4] == ["debtors", "1", "0", "1"]
-    assert re.search(r"\[1/1\] debtors \.\.\. 1 pulled in [\d.]+ s \([\d,]+ records/s\)", err)
+    assert re.search(r"\[1/1\] debtors \.\.\. 1 pulled, synced in [\d.]+ s \([\d,]+ records/s\)", err)
 
 
 def test_sync_exits_non_zero_while_records_are_held_back_and_says_which(config_path, webcrm, capsys):
@@ -132,3 +132,16 @@ def test_every_help_has_a_sentence_and_an_example(capsys):
         assert exit.value.code == 0
         assert re.search(r"\n\n[A-Z][^\n]*(\n[^\n]+)*\.\n\n", text), f"`{command} --help` has no sentence saying what it does"
         assert "example: ledgerbridge" in text, f"`{command} --help` has no example"
+
+
+def test_quarantine_list_groups_held_records_by_reason_with_the_next_step(config_path, webcrm, capsys):
+    webcrm.seed("debtors", [GOOD, BROKEN_VAT])
+    main(["sync", "--config", config_path])
+    capsys.readouterr()
+
+    assert main(["quarantine", "list", "--config", config_path]) == 0
+
+    out = capsys.readouterr().out
+    assert "debtors -> economic: vat_number" in out
+    assert "Fix vat_number of these records in webcrm; the next sync checks them again and sends them to economic." in out
+    assert re.search(r"^\s+Broken Vat A/S\s+'DK13585629'\s+vat_number: VAT number", out, re.M)
