@@ -212,6 +212,17 @@ class SyncConfig(Strict):
                     raise ValueError(f"{name}.{key}: {field_name!r} is not a field of {name}")
         return value
 
+    @model_validator(mode="after")
+    def systems_fit_their_roles(self) -> "SyncConfig":
+        from ledgerbridge.systems.registry import get  # the registry imports this module's types
+
+        for role in ("crm", "erp"):
+            system = get(self.side(role).system)
+            if role not in system.roles:
+                raise ValueError(f"{role}.system: {system.label} cannot be the {role} "
+                                 f"(it is a {'/'.join(sorted(system.roles))})")
+        return self
+
     def owner_of(self, entity: str, field_name: str) -> Owner:
         entity_config = self.entities.get(entity, EntityConfig())
         if field_name in entity_config.owners:

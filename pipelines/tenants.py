@@ -188,23 +188,37 @@ def waiting_runs(context: SensorEvaluationContext) -> set[tuple[str, str]]:
     return waiting
 
 
-def registry_sensor(registry: TenantRegistry) -> SensorDefinition:
-    @sensor(name="tenant_registry", minimum_interval_seconds=REGISTRY_INTERVAL,
+def registry_sensor(registry: TenantRegistry, jobs: list) -> SensorDefinition:
+    """A tenant added gets its partition and a first full sync of each of its entities (nothing else
+    would start one before the first webhook or cron); a tenant removed loses its partition."""
+    job_names = {job.name for job in jobs}
+
+    @sensor(name="tenant_registry", jobs=jobs, minimum_interval_seconds=REGISTRY_INTERVAL,
             default_status=DefaultSensorStatus.RUNNING,
-            description="The tenant registry directory -> the 'tenants' partitions (added and removed).")
+            description="The tenant registry directory -> the 'tenants' partitions, and a first sync of a new tenant.")
     def _registry(context: SensorEvaluationContext):
         wanted = set(registry.names())
         present = set(context.instance.get_dynamic_partitions(TENANTS.name))
         added, removed = sorted(wanted - present), sorted(present - wanted)
         if not added and not removed:
             return SkipReason(f"{len(present)} tenant(s), as registered.")
-        requests = []
+        partitions, runs = [], []
         if added:
-            requests.append(AddDynamicPartitionsRequest(TENANTS.name, added))
+            partitions.append(AddDynamicPartitionsRequest(TENANTS.name, added))
         if removed:
-            requests.append(DeleteDynamicPartitionsRequest(TENANTS.name, removed))
+            partitions.append(DeleteDynamicPartitionsRequest(TENANTS.name, removed))
+        for name in added:
+            try:
+                tenant = registry.get(name)
+            except ConfigError as exc:
+                context.log.error(f"tenant {name}: no first sync: {exc}")
+                continue
+            added_at = int(tenant.path.stat().st_mtime)  # a tenant removed and added again syncs again
+            runs += [RunRequest(run_key=f"first-{name}-{entity}-{added_at}", job_name=entity_job_name(entity),
+                                partition_key=name, run_config=full_pull_config(entity), tags={TRIGGER_TAG: "tenant_added"})
+                     for entity in tenant_entities(tenant) if entity_job_name(entity) in job_names]
         context.log.info(f"tenants added: {', '.join(added) or 'none'}; removed: {', '.join(removed) or 'none'}")
-        return SensorResult(dynamic_partitions_requests=requests)
+        return SensorResult(dynamic_partitions_requests=partitions, run_requests=runs)
 
     return _registry
 
@@ -376,7 +390,7 @@ def build_tenant_definitions(registry: TenantRegistry) -> Definitions:
     return Definitions(
         assets=[a for name in entities for a in entity_assets(name, TENANTS)],
         jobs=jobs,
-        sensors=[registry_sensor(registry), inbox_sensor(registry, jobs, reader), probe_sensor(registry, jobs),
+        sensors=[registry_sensor(registry, jobs), inbox_sensor(registry, jobs, reader), probe_sensor(registry, jobs),
                  schedules_sensor(registry, jobs)],
         resources={
             "hub": TenantHubStoreResource(tenants_dir=directory),
