@@ -253,3 +253,15 @@ def test_delete_and_the_debtor_with_activity_that_cannot_be_deleted(emu, erp):
     assert [d["Account"] for d in emu.all_raw("DebtorClient")] == [account]
     with pytest.raises(RecordGone):
         erp.delete("debtors", other)
+
+
+def test_closing_reports_the_calls_of_the_run_and_the_day(emu, tmp_path, caplog):
+    budget = CallBudget(tmp_path / "calls.json", per_day=4)
+    connector = UnicontaConnector(emu.base_url, emu.company_id, "sync", PASSWORD, timeout=5, budget=budget)
+    for _ in range(4):
+        pull(connector, "debtors")
+    with caplog.at_level("INFO", logger="ledgerbridge.uniconta"):
+        connector.close()
+    [record] = [r for r in caplog.records if r.name == "ledgerbridge.uniconta"]
+    assert record.levelname == "WARNING" and "4 calls in this run, 4 today" in record.getMessage()
+    assert PASSWORD not in record.getMessage()

@@ -196,6 +196,9 @@ def test_the_daily_budget_is_counted_per_user_and_slows_calls_down(emu, api):
         assert api("GET", "/api/Entities/DebtorClient").status_code == 200  # slowed, never refused
     assert emu.calls_used() == 4
     assert emu._spend("ledgerbridge") == pytest.approx(0.01)
+    emu._budget_day = emu._budget_day.replace(year=2000)  # midnight passed: the count starts again ...
+    assert emu._spend("ledgerbridge") == pytest.approx(0.01)  # ... but the slow-down lasts its 24 hours
+    assert emu.calls_used() == 1
 
 
 def test_fault_knobs(emu, api):

@@ -26,6 +26,7 @@ names; credentials never appear in messages (the user name only as company/user,
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -41,6 +42,8 @@ from ledgerbridge.systems.uniconta.mapping import DEFAULT, ENTITIES, UnicontaMap
 from ledgerbridge.systems.uniconta.reads import LastReads
 
 MAX_PAGE_SIZE = 1000
+BUDGET_WARNING = 0.8  # share of the day's calls past which closing the connector warns
+log = logging.getLogger("ledgerbridge.uniconta")
 
 
 class CallBudget:
@@ -113,7 +116,12 @@ class UnicontaConnector:
         return self.mapping.limits(entity)
 
     def close(self) -> None:
-        self.count_calls()
+        run = self.client.calls
+        today = self.count_calls()
+        # The figures a person watching the budget needs; no records, no credentials.
+        level = logging.WARNING if today >= BUDGET_WARNING * self.budget.per_day else logging.INFO
+        log.log(level, "uniconta company %s: %d calls in this run, %d today (%d a day before Uniconta slows down)",
+                self.company_id, run, today, self.budget.per_day)
         self.reads.close()
         self.client.close()
 

@@ -15,7 +15,8 @@ What it implements as documented [V]:
   and the record as a JSON body when the registration's "Post" box is ticked; registrations are the
   entity `TableChangeEventClient` (alias `TableChangeEvent`), created through the API [O].
 - The call budget: 5,000 calls per user per day; past each 5,000 every call of that user is slowed
-  by one more second (`slow_down_seconds`, small in tests). The counter resets at midnight UTC.
+  by one more second (`slow_down_seconds`, small in tests). The counter resets at midnight, the
+  slow-down lasts 24 hours from when it began (as documented).
 
 Choices where the notes say unknown [?] (each a constructor argument):
 - Error bodies: `{"ErrorCode": <Uniconta ErrorCodes name>, "Message", "Entity", "Errors": [{"Field",
@@ -164,6 +165,7 @@ class UnicontaEmulator(Emulator):
         self._budget: dict[str, int] = {}
         self._budget_day = date.today()
         self._budget_lock = threading.Lock()
+        self._slowed: dict[str, tuple[int, float]] = {}  # user -> (seconds per call, until when)
         with self.tables.lock:
             for name, records in SEEDED_REFERENCES.items():
                 if not self.tables.rows[name]:
@@ -387,12 +389,18 @@ class UnicontaEmulator(Emulator):
 
     def _spend(self, user: str) -> float:
         """Count the call against the user's daily budget; the delay it is served with."""
+        now = time.time()
         with self._budget_lock:
             today = date.today()
             if today != self._budget_day:
                 self._budget, self._budget_day = {}, today
             self._budget[user] = used = self._budget.get(user, 0) + 1
-        return self.slow_down_seconds * ((used - 1) // self.calls_per_day)
+            steps = (used - 1) // self.calls_per_day
+            kept_steps, until = self._slowed.get(user, (0, 0.0))
+            if steps > kept_steps or now >= until:
+                kept_steps, until = (steps, now + 24 * 3600) if steps else (0, 0.0)
+                self._slowed[user] = (kept_steps, until)
+        return self.slow_down_seconds * max(steps, kept_steps if now < until else 0)
 
     def _endpoint(self, handler):
         async def endpoint(request: Request) -> Response:
