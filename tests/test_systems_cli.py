@@ -8,8 +8,10 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from ledgerbridge.cli import main
-from ledgerbridge.config import SystemConfig
+from ledgerbridge.config import ConfigError, SystemConfig, parse_config
 from ledgerbridge.systems import build_connector
 
 
@@ -67,3 +69,11 @@ def test_emulate_serves_one_seeded_system_until_stopped(monkeypatch):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+
+
+def test_a_configuration_names_registered_systems_in_their_roles():
+    section = {"base_url": "http://127.0.0.1:1"}
+    with pytest.raises(ConfigError, match="crm.system: unknown system 'salesforce'"):
+        parse_config({"crm": {**section, "system": "salesforce"}, "erp": {**section, "system": "economic"}})
+    with pytest.raises(ConfigError, match=r"e-conomic cannot be the crm \(it is a erp\)"):
+        parse_config({"crm": {**section, "system": "economic"}, "erp": {**section, "system": "economic"}})
