@@ -369,6 +369,7 @@ def run_killed(tmp_path: Path, config: dict, *, side: str, point: str, table: st
     assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
 
 
+@pytest.mark.slow  # two syncs in subprocesses, killed
 def test_a_sync_killed_mid_write_leaves_no_half_record_and_the_next_run_completes_it_once(pg_server_url, tmp_path, hub):
     cobra, europa = product_database(pg_server_url, "cobra"), product_database(pg_server_url, "europa3000")
     companies = [("Schreinerei Ammann", "Lenzburg", "5600"), ("Velo Oberli AG", "Frauenfeld", "8500"),

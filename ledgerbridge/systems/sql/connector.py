@@ -52,7 +52,9 @@ class SqlConnector:
         self.profile = profile
         self.system = profile.system
         self.role = profile.role
-        self.engine = engine or sa.create_engine(url, pool_pre_ping=True)
+        # No ping per checkout (a round trip per write); connections are renewed after 5 minutes,
+        # and one dropped by the server fails one call, which the outbox retries.
+        self.engine = engine or sa.create_engine(url, pool_recycle=300)
         self.metadata, self.tables = build_tables(profile)
         if not output_clause:
             for tables in self.tables.values():
@@ -146,10 +148,9 @@ class SqlConnector:
                 key = result.inserted_primary_key[0]
             for extension, table in zip(profile.extensions, tables.extensions):
                 conn.execute(table.insert().values({extension.key: key, **rows[extension.table]}))
-        stored = self.get(entity, str(key))
-        if stored is None:
-            raise OutcomeUnknown(f"{self.system}: create {entity} {label}: the new row {key} cannot be read back")
-        return stored
+            # Read back as stored (padding, defaults), in the same transaction: no second checkout.
+            row = conn.execute(self._select(entity).where(tables.key == key)).mappings().first()
+        return self._record(entity, row)
 
     def update(self, entity: str, remote_id: str, values: dict[str, Any], *,
                guard: WriteGuard | None = None) -> RemoteRecord:
@@ -196,10 +197,8 @@ class SqlConnector:
                 written = conn.execute(table.update().where(table.c[extension.key] == key).values(row_values)).rowcount
                 if not written:
                     conn.execute(table.insert().values({extension.key: key, **row_values}))
-        stored = self.get(entity, remote_id)
-        if stored is None:
-            raise RecordGone(f"{self.system}: update {entity} {remote_id}: the record no longer exists", status=404)
-        return stored
+            stored = conn.execute(self._select(entity).where(tables.key == key)).mappings().first()
+        return self._record(entity, stored)
 
     @contextmanager
     def _transaction(self, what: str, *, creating: bool = False) -> Iterator[sa.Connection]:

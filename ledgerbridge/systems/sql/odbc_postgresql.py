@@ -8,7 +8,9 @@ whose product database is PostgreSQL too.
 
 Two differences from psycopg matter: the driver must substitute parameters on the client
 (`UseServerSidePrepare=0`, added by `odbc_url`), or PostgreSQL cannot type the untyped parameters
-of SQLAlchemy's reflection queries; and arrays come back as text ('{a,b}', or '0 1' for int2vector), parsed here.
+of SQLAlchemy's reflection queries; `Protocol=7.4-1` makes an error roll back the transaction
+instead of wrapping every statement in a SAVEPOINT (three round trips per statement; the connector
+rolls back whole records anyway); and arrays come back as text ('{a,b}', or '0 1' for int2vector), parsed here.
 """
 
 from __future__ import annotations
@@ -73,6 +75,6 @@ class PGDialect_pyodbc(PyODBCConnector, PGDialect):
 def odbc_url(host: str, port: int, database: str, user: str, driver: str = DRIVER) -> str:
     """A `postgresql+pyodbc` URL for a DSN-less connection through the named ODBC driver."""
     connection_string = (
-        f"DRIVER={{{driver}}};SERVER={host};PORT={port};DATABASE={database};UID={user};UseServerSidePrepare=0;"
+        f"DRIVER={{{driver}}};SERVER={host};PORT={port};DATABASE={database};UID={user};UseServerSidePrepare=0;Protocol=7.4-1;"
     )
     return "postgresql+pyodbc:///?odbc_connect=" + quote_plus(connection_string)
