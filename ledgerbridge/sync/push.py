@@ -195,7 +195,11 @@ def _followed(store: HubStore, row: Any, how: str, side: str, entity_name: str, 
             table = staging(side, entity_name)
             conn.execute(table.update().where(table.c.remote_id == row["remote_id"]).values(deleted_at=now))
     if row["operation"] == "erase":
-        purge_if_done(store, systems, entity_name, row["hub_id"], reason="deleted in the system that owns it")
+        golden = hub(entity_name)
+        with store.connect() as conn:
+            deleted_in = conn.execute(sa.select(golden.c.deleted_in).where(golden.c.hub_id == row["hub_id"])).scalar()
+        where = systems.get(deleted_in or "", deleted_in or "the system that owns it")
+        purge_if_done(store, systems, entity_name, row["hub_id"], reason=f"deleted in {where}, the system that owns it")
 
 
 def confirm_found(store: HubStore, row: Any, record: RemoteRecord, side: str, entity_name: str, run_id: str | None) -> None:
