@@ -17,7 +17,7 @@ import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ledgerbridge.model import ENTITIES, Owner
+from ledgerbridge.model import ENTITIES, Owner, Severity
 
 
 class ConfigError(Exception):
@@ -103,6 +103,9 @@ class EntityConfig(Strict):
     # payment terms and a customer group the CRM does not know), and per-country overrides.
     erp_defaults: dict[str, str] = Field(default_factory=dict)
     erp_defaults_by_country: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # What a failed check on a field does (block: hold the record; warn: send it without the field),
+    # overriding the model's default per field (ledgerbridge.model.Severity).
+    severity: dict[str, Severity] = Field(default_factory=dict)
 
     def erp_defaults_for(self, country: str | None) -> dict[str, str]:
         return {**self.erp_defaults, **self.erp_defaults_by_country.get((country or "").upper(), {})}
@@ -206,6 +209,7 @@ class SyncConfig(Strict):
                 raise ValueError(f"unknown entity {name!r}; known: {', '.join(ENTITIES)}")
             fields = ENTITIES[name].field_by_name
             named = [("owners", f) for f in entity_config.owners] + [("erp_defaults", f) for f in entity_config.erp_defaults]
+            named += [("severity", f) for f in entity_config.severity]
             named += [("erp_defaults_by_country", f) for d in entity_config.erp_defaults_by_country.values() for f in d]
             for key, field_name in named:
                 if field_name not in fields:

@@ -96,7 +96,7 @@ def test_create_without_number_gets_the_next_free_one(emu, erp):
     assert created.remote_id == "501" and created.values["number"] == "501"
     stored = emu.all_raw("customers")[-1]
     assert stored["address"] == "Hauptstraße 12b" and stored["country"] == "Germany"
-    assert stored["corporateIdentificationNumber"] == "DE136695976" and stored["vatZone"] == {"vatZoneNumber": 1}
+    assert stored["corporateIdentificationNumber"] == "DE136695976" and stored["vatZone"] == {"vatZoneNumber": 2}  # EU, from a Danish company
     got = erp.get("debtors", "501")
     assert {k: got.values[k] for k in NEW_DEBTOR} == NEW_DEBTOR  # the mapping round-trips
 

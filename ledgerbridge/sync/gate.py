@@ -142,7 +142,8 @@ def apply_gate(
         if held_rows:
             _upsert_keep_first_seen(conn, held_rows)
         # Records planned again and clean now: their old findings are resolved.
-        clean = [w.hub_id for w in plan.writes if w.hub_id not in report.bad_keys]
+        flagged = {f.key for f in report.findings}
+        clean = [w.hub_id for w in plan.writes if w.hub_id not in flagged]
         for start in range(0, len(clean), 500):
             released = conn.execute(
                 quarantine.update()

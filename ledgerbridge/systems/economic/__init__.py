@@ -20,6 +20,7 @@ from typing import Any
 
 from ledgerbridge.systems.base import READ_ONLY, READ_WRITE, Emulation, EntitySupport, System
 from ledgerbridge.systems.economic.webhooks import EconomicWebhooks
+from ledgerbridge.vat_zones import OPTIONS as VAT_ZONE_OPTIONS
 
 CENT = Decimal("0.01")
 
@@ -32,10 +33,13 @@ def _mapping(options: Mapping[str, Any]):
 
 def _connect(config):
     from ledgerbridge.systems.economic.connector import EconomicConnector
+    from ledgerbridge.systems.economic.mapping import ECONOMIC_VAT_ZONES
+    from ledgerbridge.vat_zones import VatZones
 
     return EconomicConnector(
         config.base_url, config.secret("app_secret_token"), config.secret("agreement_grant_token"),
         timeout=config.timeout_seconds, rate_per_second=config.rate_per_second,
+        vat_zones=VatZones.from_options(config.options, ECONOMIC_VAT_ZONES),
     )
 
 
@@ -75,6 +79,7 @@ SYSTEM = System(
     connect=_connect,
     mapping=_mapping,
     secrets=("app_secret_token", "agreement_grant_token"),
+    options=VAT_ZONE_OPTIONS,  # e-conomic's codes by default: 1 domestic, 2 EU, 3 abroad
     webhooks=EconomicWebhooks(),
     emulation=Emulation(
         start=_emulator,

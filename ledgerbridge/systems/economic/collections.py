@@ -94,6 +94,8 @@ DEFAULTS: dict[str, list[dict[str, Any]]] = {
         {"vatZoneNumber": 1, "name": "Domestic", "enabledForCustomer": True, "enabledForSupplier": True},
         {"vatZoneNumber": 2, "name": "EU", "enabledForCustomer": True, "enabledForSupplier": True},
         {"vatZoneNumber": 3, "name": "Abroad", "enabledForCustomer": True, "enabledForSupplier": True},
+        # the fourth zone of a Danish agreement: domestic sales without VAT
+        {"vatZoneNumber": 4, "name": "Domestic exempt", "enabledForCustomer": True, "enabledForSupplier": True},
     ],
     "product-groups": [{"productGroupNumber": 1, "name": "Goods"}, {"productGroupNumber": 2, "name": "Services"}],
     "units": [{"unitNumber": 1, "name": "pcs."}, {"unitNumber": 2, "name": "hours"}],

@@ -41,6 +41,7 @@ import requests
 from ledgerbridge.connectors.base import Chunk, FieldLimits, RecordGone, RecordRejected, RemoteRecord, WriteGuard
 from ledgerbridge.connectors.http import HttpClient
 from ledgerbridge.systems.economic import mapping
+from ledgerbridge.vat_zones import VatZones
 
 ENTITIES = ("debtors", "contacts", "items", "invoices", "invoice_lines", "payments")
 MAX_PAGE_SIZE = 1000
@@ -59,7 +60,9 @@ class EconomicConnector:
     role = "erp"
 
     def __init__(self, base_url: str, app_secret_token: str, agreement_grant_token: str, *, timeout: float = 30,
-                 max_attempts: int = 5, backoff_base: float = 0.2, rate_per_second: float | None = None):
+                 max_attempts: int = 5, backoff_base: float = 0.2, rate_per_second: float | None = None,
+                 vat_zones: VatZones = mapping.VAT_ZONES):
+        self.vat_zones = vat_zones  # the agreement's vat zone codes and the company's country
         self.client = HttpClient(
             base_url,
             system=self.system,
@@ -75,6 +78,12 @@ class EconomicConnector:
             rate_per_second=rate_per_second,
         )
         self._executor: ThreadPoolExecutor | None = None  # read-ahead workers, started on first use
+
+    def _from_remote(self, entity: str, record: dict, parent: dict | None = None) -> RemoteRecord:
+        return mapping.from_remote(entity, record, parent, vat_zones=self.vat_zones)
+
+    def _to_remote(self, entity: str, values: dict[str, Any], *, create: bool = False) -> dict[str, Any]:
+        return mapping.to_remote(entity, values, create=create, vat_zones=self.vat_zones)
 
     def __repr__(self) -> str:  # never the tokens
         return f"EconomicConnector({self.client.base_url!r})"
@@ -103,7 +112,7 @@ class EconomicConnector:
             yield from self._iter_invoices(entity, cursor, size)
         elif entity == "payments":
             for page in self._pages("/invoices/booked", {"pagesize": size}, what="list booked invoices"):
-                paid = [p for p in (mapping.from_remote("payments", r) for r in page) if p.values["amount"]]
+                paid = [p for p in (self._from_remote("payments", r) for r in page) if p.values["amount"]]
                 if paid:
                     yield Chunk(paid, None)
         else:
@@ -114,9 +123,9 @@ class EconomicConnector:
             number, line = str(remote_id).split("/", 1)
             invoice = self._get_json(f"/invoices/booked/{quote(number)}", what=f"get invoice {number}")
             matches = [l for l in (invoice or {}).get("lines", []) if str(l.get("lineNumber")) == line]
-            return mapping.from_remote(entity, matches[0], invoice) if matches else None
+            return self._from_remote(entity, matches[0], invoice) if matches else None
         record = self._get_json(self._path(entity, remote_id), what=f"get {entity} {remote_id}")
-        return mapping.from_remote(entity, record) if record is not None else None
+        return self._from_remote(entity, record) if record is not None else None
 
     def find_by_number(self, entity: str, number: str) -> RemoteRecord | None:
         """The record with this business number: debtors and invoices are keyed by number, items too."""
@@ -132,7 +141,7 @@ class EconomicConnector:
         invoices are created as drafts (POST /invoices/drafts, `values["lines"]` as invoice_lines
         dicts); the returned record has remote_id "draft/<draftInvoiceNumber>" and status "draft".
         """
-        payload = mapping.to_remote(entity, values, create=True)
+        payload = self._to_remote(entity, values, create=True)
         if entity == "debtors":
             path = "/customers"
         elif entity == "items":
@@ -144,7 +153,7 @@ class EconomicConnector:
         else:
             raise KeyError(f"economic: cannot create {entity}")
         record = self._write("POST", path, payload, entity=entity, what=f"create {entity} {values.get('number') or ''}".strip())
-        return mapping.from_remote(entity, record)
+        return self._from_remote(entity, record)
 
     def update(self, entity: str, remote_id: str, values: dict[str, Any], *, guard: WriteGuard | None = None) -> RemoteRecord:
         if entity not in ("debtors", "items", "contacts"):
@@ -154,14 +163,26 @@ class EconomicConnector:
         if current is None:
             raise RecordGone(f"economic: update {entity} {remote_id}: the record does not exist (deleted in economic)", status=404)
         if guard is not None:
-            guard(mapping.from_remote(entity, current))
-        merged = {**mapping.from_remote(entity, current).values, **values}
+            guard(self._from_remote(entity, current))
+        merged = {**self._from_remote(entity, current).values, **values}
         payload = {k: v for k, v in current.items() if k not in mapping.remote_top_keys(entity)}
-        payload.update(mapping.to_remote(entity, merged))
+        payload.update(self._to_remote(entity, merged))
         if entity == "debtors":
             payload["customerNumber"] = current["customerNumber"]
         record = self._write("PUT", path, payload, entity=entity, what=f"update {entity} {remote_id}")
-        return mapping.from_remote(entity, record)
+        return self._from_remote(entity, record)
+
+    def delete(self, entity: str, remote_id: str) -> None:
+        """DELETE the customer, contact or product. e-conomic refuses to delete a customer that has
+        postings (RecordRejected): the caller bars it instead."""
+        if entity not in ("debtors", "items", "contacts"):
+            raise NotImplementedError(f"economic: {entity} cannot be deleted through the API")
+        try:
+            self.client.request("DELETE", self._path(entity, remote_id), what=f"delete {entity} {remote_id}")
+        except RecordRejected as exc:
+            if exc.status == 404:
+                raise RecordGone(f"economic: delete {entity} {remote_id}: already gone", status=404) from None
+            raise
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -250,7 +271,7 @@ class EconomicConnector:
                         newest, newest_ts = r["lastUpdated"], ts
                 if "nextPage" not in body.get("pagination", {}) or len(rows) < size:
                     if unseen:
-                        yield Chunk([mapping.from_remote(entity, r) for r in unseen], newest)
+                        yield Chunk([self._from_remote(entity, r) for r in unseen], newest)
                     return
                 last = stamped[-1][1]
                 below = [(r["lastUpdated"], ts) for r, ts in stamped if ts < last]
@@ -262,7 +283,7 @@ class EconomicConnector:
                 # The next page's bound is known: ask for it now, map and hand over this one meanwhile.
                 pending = self._pool().submit(self._get_body, path, page_params(), what)
                 if unseen:
-                    yield Chunk([mapping.from_remote(entity, r) for r in unseen], bound)
+                    yield Chunk([self._from_remote(entity, r) for r in unseen], bound)
         finally:
             if pending is not None:
                 pending.cancel()
@@ -274,7 +295,7 @@ class EconomicConnector:
                 for page in self._pages(f"/customers/{number}/contacts", {"pagesize": size},
                                         what=f"list contacts of customer {number}"):
                     if page:
-                        yield Chunk([mapping.from_remote("contacts", c) for c in page], None)
+                        yield Chunk([self._from_remote("contacts", c) for c in page], None)
 
     def _iter_invoices(self, entity: str, cursor: str | None, size: int) -> Iterator[Chunk]:
         params: dict[str, Any] = {"pagesize": size, "sort": "bookedInvoiceNumber"}
@@ -284,7 +305,7 @@ class EconomicConnector:
         if entity == "invoices":
             for page in pages:
                 newest = str(max(int(r["bookedInvoiceNumber"]) for r in page))
-                yield Chunk([mapping.from_remote("invoices", r) for r in page], newest)
+                yield Chunk([self._from_remote("invoices", r) for r in page], newest)
             return
 
         def headers() -> Iterator[tuple[Any, str | None]]:
@@ -300,7 +321,7 @@ class EconomicConnector:
 
         lines: list[RemoteRecord] = []
         for (_, page_cursor), invoice in self._ahead(detail, headers(), DETAIL_WINDOW):
-            lines += [mapping.from_remote("invoice_lines", line, invoice) for line in invoice.get("lines", [])]
+            lines += [self._from_remote("invoice_lines", line, invoice) for line in invoice.get("lines", [])]
             if page_cursor is not None:  # a page's invoices are all in: one chunk per page, as before
                 yield Chunk(lines, page_cursor)
                 lines = []
@@ -319,7 +340,7 @@ class EconomicConnector:
                 recipient[key] = customer[key]
         payload.setdefault("recipient", recipient)
         record = self._write("POST", "/invoices/drafts", payload, entity="invoices", what="create draft invoice")
-        result = mapping.from_remote("invoices", {**record, "bookedInvoiceNumber": None})
+        result = self._from_remote("invoices", {**record, "bookedInvoiceNumber": None})
         values_out = {**result.values, "number": None, "status": "draft"}
         return RemoteRecord(f"draft/{record['draftInvoiceNumber']}", values_out, result.updated_at)
 

@@ -8,11 +8,15 @@ Source: the e-conomic REST documentation (/work/shared/contracts/economic). Choi
   `country` is free text (max 50) in e-conomic: the shared country translation (vocabulary.py) writes
   the English name and reads names in the users' languages; an unknown name passes unchanged, so the
   quality gate can flag it.
-  `vatZone` is required on create and not in the model: new customers get DEFAULT_VAT_ZONE.
+  `vat_zone` <-> `vatZone.vatZoneNumber` through the agreement's VAT zone codes (ECONOMIC_VAT_ZONES,
+  the options of ledgerbridge.vat_zones override them): e-conomic requires a zone on create, so a
+  new customer without one gets the zone of its country seen from the company's country (a Swiss
+  customer of a Danish company: abroad, 3), and a customer whose country is unknown: domestic.
+  `mobile` <-> `mobilePhone` (max 50).
 - contacts <-> /customers/:customerNumber/contacts. e-conomic contacts have no mobile and no title:
   those model fields are not mapped. remote_id is "<customerNumber>/<customerContactNumber>" because
   every contact URL needs both.
-- items <-> /products (productNumber is a string key). `unit` and `product_group` hold e-conomic's
+- items <-> /products (productNumber is a string key); `recommended_price` <-> `recommendedPrice`. `unit` and `product_group` hold e-conomic's
   unit and product group *numbers* (as strings), like payment terms and customer group on debtors.
 - invoices <-> /invoices/booked (read) and /invoices/drafts (create); invoice_lines are the `lines`
   of a booked invoice, remote_id "<bookedInvoiceNumber>/<lineNumber>".
@@ -35,8 +39,13 @@ from ledgerbridge.systems.address import join_street, split_street
 from ledgerbridge.systems.vocabulary import (
     DATE, FLAG, Field, as_is, country, get_path, money, number, parse_timestamp, set_path, text,
 )
+from ledgerbridge.vat_zones import DOMESTIC, VatZones
 
-DEFAULT_VAT_ZONE = 1  # "Domestic": e-conomic requires a vat zone on create, the model has none
+# e-conomic's own vat zones (GET /vat-zones): 1 Domestic, 2 EU, 3 Abroad (4, Domestic exempt, has
+# no derived zone: it is only ever kept as set in e-conomic).
+ECONOMIC_VAT_ZONES = {"domestic": 1, "eu": 2, "abroad": 3}
+VAT_ZONES = VatZones.from_options({}, ECONOMIC_VAT_ZONES)
+DEFAULT_VAT_ZONE = ECONOMIC_VAT_ZONES[DOMESTIC]  # a draft invoice's customer without one
 DEFAULT_LAYOUT = 1  # required on draft invoices, not in the model
 
 # e-conomic writes "nothing" by leaving the property out (it rejects nulls): converters give None.
@@ -69,6 +78,7 @@ SPECS: dict[str, Spec] = {
             F("vat_number", "corporateIdentificationNumber", max_length=40),
             F("email", "email", max_length=255),
             F("phone", "telephoneAndFaxNumber", max_length=255),
+            F("mobile", "mobilePhone", max_length=50),
             F("website", "website", max_length=255),
             F("currency", "currency", max_length=3),
             F("payment_terms", "paymentTerms.paymentTermsNumber", INT),
@@ -78,7 +88,7 @@ SPECS: dict[str, Spec] = {
         required=("name", "currency", "payment_terms", "customer_group"),
         # address is one line of 510: leave the model's 30 to the house number, one for the space
         extra_limits=(("street", 510 - 1 - 30), ("house_number", 30)),
-        extra_fields=("street", "house_number"),
+        extra_fields=("street", "house_number", "vat_zone"),
     ),
     "contacts": Spec(
         fields=(
@@ -97,6 +107,7 @@ SPECS: dict[str, Spec] = {
             F("unit", "unit.unitNumber", INT),
             F("unit_price", "salesPrice", MONEY),
             F("cost_price", "costPrice", MONEY),
+            F("recommended_price", "recommendedPrice", MONEY),
             F("ean", "barCode", max_length=50),
             F("product_group", "productGroup.productGroupNumber", INT),
             F("barred", "barred", FLAG),
@@ -176,10 +187,12 @@ def limits(entity: str) -> FieldLimits:
     return FieldLimits(max_lengths=max_lengths, required=spec.required)
 
 
-def to_remote(entity: str, values: dict[str, Any], *, create: bool = False) -> dict[str, Any]:
+def to_remote(entity: str, values: dict[str, Any], *, create: bool = False,
+              vat_zones: VatZones = VAT_ZONES) -> dict[str, Any]:
     """The e-conomic JSON for the model fields given (None and unmapped fields are left out).
 
-    create=True adds what e-conomic requires on create but the model does not carry (vatZone).
+    create=True adds what e-conomic requires on create and the record may lack: the vat zone
+    (derived from the country), a draft invoice's layout.
     For invoices the result is a draft invoice (POST /invoices/drafts); `values["lines"]` may hold
     invoice_lines model dicts.
     """
@@ -192,11 +205,15 @@ def to_remote(entity: str, values: dict[str, Any], *, create: bool = False) -> d
         if value is not None:
             set_path(out, f.remote, value)
     if entity == "debtors":
-        address = join_street(values.get("street"), values.get("house_number"))
+        address = join_street(values.get("street"), values.get("house_number"), values.get("country"))
         if address:
             out["address"] = address
-        if create:
-            out.setdefault("vatZone", {"vatZoneNumber": DEFAULT_VAT_ZONE})
+        zone = values.get("vat_zone")
+        if zone is None and create:
+            zone = vat_zones.derive(values.get("country")) or DOMESTIC
+        if zone is not None:
+            code = vat_zones.code(zone)
+            out["vatZone"] = {"vatZoneNumber": int(code) if str(code).isdigit() else code}
     elif entity == "invoices":
         out.pop("bookedInvoiceNumber", None)  # booked numbers are given when booking, not on a draft
         for key in ("netAmount", "vatAmount", "grossAmount", "remainder"):
@@ -226,14 +243,16 @@ def remote_id(entity: str, record: dict[str, Any], parent: dict[str, Any] | None
     raise KeyError(entity)
 
 
-def from_remote(entity: str, record: dict[str, Any], parent: dict[str, Any] | None = None) -> RemoteRecord:
+def from_remote(entity: str, record: dict[str, Any], parent: dict[str, Any] | None = None, *,
+                vat_zones: VatZones = VAT_ZONES) -> RemoteRecord:
     """One e-conomic record as a model record. invoice_lines need their invoice as `parent`."""
     spec = _spec(entity)
     values: dict[str, Any] = {}
     for f in spec.fields:
         values[f.model] = f.convert.into(get_path(record, f.remote))
     if entity == "debtors":
-        values["street"], values["house_number"] = split_street(record.get("address"))
+        values["street"], values["house_number"] = split_street(record.get("address"), values.get("country"))
+        values["vat_zone"] = vat_zones.zone(get_path(record, "vatZone.vatZoneNumber"))
     elif entity == "invoices":
         values["status"] = "booked"
     elif entity == "invoice_lines":

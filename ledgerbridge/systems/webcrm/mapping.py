@@ -105,8 +105,9 @@ def simple(model: str, remote: str, convert: Converter = TEXT) -> Composite:
 ADDRESS = Composite(
     ("street", "house_number"),
     ("OrganisationAddress",),
-    lambda v: {"OrganisationAddress": join_street(v.get("street"), v.get("house_number")) or ""},
-    lambda r: dict(zip(("street", "house_number"), split_street(TEXT.into(r.get("OrganisationAddress"))))),
+    lambda v: {"OrganisationAddress": join_street(v.get("street"), v.get("house_number"), v.get("country")) or ""},
+    lambda r: dict(zip(("street", "house_number"), split_street(TEXT.into(r.get("OrganisationAddress")),
+                                                                 COUNTRY.into(r.get("OrganisationCountry"))))),
 )
 
 PERSON_NAME = Composite(
