@@ -155,6 +155,14 @@ def start_dagster(env: dict[str, str], *, ui_host: str, ui_port: int | None,
     return processes
 
 
+def execute_job(env: dict[str, str], job: str, *, quiet: bool = True) -> bool:
+    """Run `job` of the code location once, recorded in env's DAGSTER_HOME (so the UI shows the run,
+    its materialisations and checks); whether it succeeded."""
+    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipelines.definitions", "-j", job]
+    output = subprocess.DEVNULL if quiet else None
+    return subprocess.run(command, env=env, cwd=PROJECT_ROOT, stdout=output, stderr=output).returncode == 0
+
+
 def stop_processes(processes: list[subprocess.Popen], timeout: float = 20) -> None:
     for process in processes:
         if process.poll() is None:

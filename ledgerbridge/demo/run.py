@@ -260,11 +260,14 @@ def format_summary(report: dict[str, Any], summaries: dict[str, EntitySummary]) 
 
 def open_ui(workdir: Path, config_path: Path) -> int:
     """Serve the Dagster UI over the demo's data until interrupted (the emulators keep running)."""
-    from ledgerbridge.serve import prepare_dagster_home
+    from ledgerbridge.serve import execute_job, prepare_dagster_home
 
     dagster_home = prepare_dagster_home(workdir / "dagster_home")  # the same instance settings as serve
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "LEDGERBRIDGE_CONFIG": str(config_path.resolve())}
     project_root = Path(__file__).resolve().parents[2]
+    print("\nrecording a sync_all run in Dagster (runs, materialisations and checks for the UI) ...", flush=True)
+    if not execute_job(env, "sync_all"):
+        print("  ! the sync_all run failed; the UI shows why")
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(project_root / "workspace.yaml")]
     print("\nDagster UI: http://127.0.0.1:3000  (Ctrl-C stops it and the emulators)")
     process = subprocess.Popen(command, env=env, cwd=project_root)
