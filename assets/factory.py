@@ -112,9 +112,8 @@ def hub_asset(entity: Entity, partitions_def: PartitionsDefinition | None = None
                 changed=result.changed, echoes=result.echoes, new_records=result.created,
                 updated_records=result.updated, matched={k: v for k, v in result.matched.items()},
                 match_suggestions=result.suggestions, conflicts=len(result.conflicts),
-                conflict_preview=markdown_table(
-                    result.conflicts, ["hub_id", "field", "crm_value", "erp_value", "winner"]
-                ),
+                # hub ids, fields and winners only: the values may be personal data (e-mails, phones)
+                conflict_preview=markdown_table(result.conflicts, ["hub_id", "field", "winner"]),
             )
         )
 
@@ -190,7 +189,8 @@ def push_asset(entity: Entity, side: str, partitions_def: PartitionsDefinition |
             metadata=table_metadata(
                 store, staging_table_name(side, entity.name), entity, "staging",
                 created=result.created, updated=result.updated, failed=len(result.failed),
-                failures=markdown_table(result.failed, ["record", "error"]),
+                # hub ids only (labels are names); the reasons are in the outbox and the quarantine
+                failures=markdown_table(result.failed, ["hub_id"]),
             )
         )
 

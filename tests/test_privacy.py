@@ -172,3 +172,29 @@ def test_retention_prunes_old_copies_and_keeps_what_happened(sqlite_store):
         assert conn.execute(sa.select(sa.func.count()).select_from(T["audit_log"])).scalar_one() == 1
         assert sorted(conn.execute(sa.select(T["outbox"].c.payload)).scalars()) == sorted(["{}", '{"values": {"email": "a@b.dk"}}'])
         assert conn.execute(sa.select(sa.func.count()).select_from(T["outbox"])).scalar_one() == 2  # what happened stays
+
+
+def test_the_dagster_storage_holds_no_personal_data(tmp_path, sqlite_store, webcrm, economic, secrets_env):
+    """Hub ids and counts in metadata, never names, e-mails or phones, also for held-back records."""
+    from dagster import DagsterInstance, materialize
+
+    from pipelines.definitions import build_definitions
+
+    config = make_config(webcrm.base_url, economic.base_url, sqlite_store.url,
+                         debtors={"erp_defaults": DEFAULTS}, contacts={"direction": "both"})
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    seed_person(webcrm)
+    webcrm.insert_raw("Organisations", org("Solveig Haugland Enkeltpersonforetak", OrganisationVatNumber="NO123",
+                                           OrganisationTelephone="call Solveig"))  # held back, with a reason
+    defs = build_definitions(path)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with DagsterInstance.local_temp(str(home)) as instance:
+        for _ in range(2):
+            assert materialize(list(defs.assets), resources=defs.resources, instance=instance).success
+    assert len(economic.all_raw("contacts")) == 1  # the road ran
+
+    stored = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+    for needle in (PERSON["email"], "Nordmann", "Solveig", "Haugland", "call Solveig"):
+        assert needle.encode() not in stored, f"the Dagster storage holds {needle!r}"
