@@ -88,6 +88,8 @@ def test_a_person_works_through_the_review_in_the_browser(console, sqlite_store,
     assert page.is_visible("text=No record is held back.")
     page.screenshot(path=shots / "5-released.png", full_page=True)
 
+    page.click("nav >> text=Failed writes")
+    assert page.is_visible("text=No write has failed.")
     page.click("nav >> text=Overview")
     assert [page.inner_text(f"#count-{n}") for n in ("matches", "duplicates", "held")] == ["0", "0", "0"]
 
