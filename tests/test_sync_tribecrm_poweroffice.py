@@ -158,7 +158,7 @@ def test_the_demo_runs_tribecrm_against_poweroffice_with_suppliers_apart(tmp_pat
 
     assert run_demo(tmp_path, companies=40, as_json=True, crm="tribecrm", erp="poweroffice") == 0
     first = json.loads(capsys.readouterr().out)
-    assert set(first["entities"]) == {"debtors", "creditors", "contacts", "items"}
+    assert set(first["entities"]) == {"debtors", "creditors", "contacts", "items", "invoices", "invoice_lines", "payments"}
     creditors = first["entities"]["creditors"]
     assert creditors["matched"] > 0 and creditors["created"] > 0  # matched by Go's id, the rest created
     assert first["entities"]["debtors"]["created"] > 0
@@ -167,3 +167,39 @@ def test_the_demo_runs_tribecrm_against_poweroffice_with_suppliers_apart(tmp_pat
     second = json.loads(capsys.readouterr().out)
     for name, counts in second["entities"].items():
         assert (counts["created"], counts["updated"]) == (0, 0), name
+
+
+def test_invoices_lines_and_payments_travel_from_go_to_tribe(norway_env, tribecrm, poweroffice, sqlite_store):
+    from decimal import Decimal
+
+    from ledgerbridge.systems.tribecrm.emulator import INVOICE, PRODUCT_LINE
+
+    customer = poweroffice.insert_contact("Customers", go_contact("Havbruk AS"))
+    product = poweroffice.insert_product({"Name": "Fôr", "Code": "FOR-1", "UnitPrice": 200.0})
+    invoice = poweroffice.insert_invoice(customer["Id"], [{"ProductId": product["Id"], "Quantity": 2, "ProductUnitPrice": 200.0},
+                                                          {"Description": "Frakt", "Quantity": 1, "ProductUnitPrice": 100.0}],
+                                         voucher_date="2026-11-02", due_date="2026-11-16")
+    direction = {"direction": "erp_to_crm"}
+    config = norway_config(tribecrm.base_url, poweroffice.base_url, entities={
+        "debtors": {}, "items": direction, "invoices": direction, "invoice_lines": direction,
+        "payments": {**direction, "schedule": "0 */4 * * *"}})
+    run(config, sqlite_store)
+
+    [tribe_invoice] = tribecrm.raw(INVOICE)
+    assert (tribe_invoice["Number"], tribe_invoice["Amount"], tribe_invoice["Currency"]) == (str(invoice["InvoiceNo"]), 625.0, "NOK")
+    assert tribe_invoice["InvoiceDate"] == "2026-11-02" and tribe_invoice.get("AmountPaid") is None
+    lines = sorted(tribecrm.raw(PRODUCT_LINE), key=lambda line: line["SortIndex"])
+    assert [(line["Quantity"], line["Price"], line["TotalExcludingVat"]) for line in lines] == [(2.0, 200.0, 400.0), (1.0, 100.0, 100.0)]
+    assert lines[0]["Product"]["ID"] == next(p["ID"] for p in tribecrm.raw("Product") if p["Code"] == "FOR-1")
+
+    poweroffice.pay(invoice["Id"], Decimal("625.00"))  # paid in full
+    tribe_mark = len(tribecrm.request_log)
+    run(config, sqlite_store)
+    paid = tribecrm.get_raw(INVOICE, tribe_invoice["ID"])
+    assert paid["AmountPaid"] == 625.0 and paid["PaymentDate"] is not None
+    assert paid["Phase"]["ID"] == tribecrm.phase_id("Paid")
+    assert [m for m, _ in writes(tribecrm, tribe_mark)] == ["PUT"]  # one write: the payment on its invoice
+
+    tribe_mark, go_mark = len(tribecrm.request_log), len(poweroffice.request_log)
+    run(config, sqlite_store)
+    assert writes(tribecrm, tribe_mark) == [] and writes(poweroffice, go_mark) == []

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ledgerbridge.systems.base import READ_WRITE, Emulation, EntitySupport, System
+from ledgerbridge.systems.base import READ_ONLY, READ_WRITE, Emulation, EntitySupport, System
 
 SECRETS = ("application_key", "client_key", "subscription_key")
 
@@ -64,6 +64,10 @@ SYSTEM = System(
         "creditors": EntitySupport(READ_WRITE, assigns_number=True, probe=True),
         "contacts": EntitySupport(READ_WRITE, probe=True),
         "items": EntitySupport(READ_WRITE, probe=True),
+        # Go books invoices itself (from sales orders): read only, numbered by Go
+        "invoices": EntitySupport(READ_ONLY, assigns_number=True, probe=True),
+        "invoice_lines": EntitySupport(READ_ONLY),  # one call per invoice: no cheap probe, the invoices' run reads them
+        "payments": EntitySupport(READ_ONLY, probe=True),  # BalanceLastChangedDateTimeOffset
     },
     connect=_connect,
     mapping=_mapping,

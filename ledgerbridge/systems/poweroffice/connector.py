@@ -39,6 +39,7 @@ from ledgerbridge.systems.poweroffice import mapping
 from ledgerbridge.systems.vocabulary import get_path, parse_timestamp
 
 REFRESH_MARGIN_SECONDS = 60  # ask for a new token this long before the old one runs out
+READ_ONLY = ("invoices", "invoice_lines", "payments")
 
 
 class PowerOfficeConnector:
@@ -108,13 +109,29 @@ class PowerOfficeConnector:
         size = max(1, min(chunk_size, self.page_size))
         if entity in ("debtors", "creditors"):
             yield from self._iter_contacts(entity, cursor, size)
-        elif entity in ("contacts", "items"):
+        elif entity in ("contacts", "items", "invoices"):
             for records, newest in self._stamped_pages(mapping.SPECS[entity].path, cursor, size, entity):
                 yield Chunk([mapping.from_remote(entity, r) for r in records], newest)
+        elif entity == "invoice_lines":  # Go's invoices come without lines: one call per invoice
+            for invoices, newest in self._stamped_pages("/OutgoingInvoices", cursor, size, "invoices"):
+                lines = [mapping.from_remote(entity, line, invoice) for invoice in invoices
+                         for line in self._list(f"/OutgoingInvoices/{invoice['Id']}/Lines", {}, what=f"list lines of invoice {invoice.get('InvoiceNo')}")]
+                yield Chunk(lines, newest)
+        elif entity == "payments":  # the balance has its own stamp: a payment moves it, not LastChanged
+            for invoices, newest in self._stamped_pages("/OutgoingInvoices", cursor, size, "payments",
+                                                        stamp="BalanceLastChangedDateTimeOffset"):
+                paid = [p for p in (mapping.from_remote(entity, r) for r in invoices) if p.values["amount"]]
+                yield Chunk(paid, newest)
         else:
             raise KeyError(f"poweroffice: unknown entity {entity!r}")
 
     def get(self, entity: str, remote_id: str) -> RemoteRecord | None:
+        if entity == "invoice_lines":
+            invoice_id, line_id = str(remote_id).split("/", 1)
+            invoice = self._get_json(f"/OutgoingInvoices/{invoice_id}", what=f"get invoice {invoice_id}")
+            lines = self._list(f"/OutgoingInvoices/{invoice_id}/Lines", {}, what=f"list lines of invoice {invoice_id}") if invoice else []
+            found = [line for line in lines if str(line["Id"]) == line_id]
+            return mapping.from_remote(entity, found[0], invoice) if found else None
         record = self._get_json(self._item_path(entity, remote_id), what=f"get {entity} {remote_id}")
         return mapping.from_remote(entity, record) if record is not None else None
 
@@ -126,6 +143,10 @@ class PowerOfficeConnector:
             found = self._list(mapping.SPECS[entity].path, {key: str(number).strip()}, what=f"find {entity} {number}")
         elif entity == "items":
             found = self._list("/Products", {"productCodes": str(number)}, what=f"find item {number}")
+        elif entity == "invoices":
+            if not str(number).strip().isdigit():
+                return None
+            found = self._list("/OutgoingInvoices", {"invoiceNos": str(number).strip()}, what=f"find invoice {number}")
         else:
             raise KeyError(f"poweroffice: {entity} has no business number")
         return mapping.from_remote(entity, found[0]) if found else None
@@ -137,6 +158,8 @@ class PowerOfficeConnector:
         return mapping.from_remote(entity, found[0]) if found else None
 
     def create(self, entity: str, values: dict[str, Any]) -> RemoteRecord:
+        if entity in READ_ONLY:
+            raise RecordRejected(f"poweroffice: {entity} are read from Go, not written to it (Go books invoices itself)")
         payload = mapping.to_remote(entity, values)
         what = f"create {entity} {values.get('number') or values.get('name') or ''}".strip()
         if entity == "contacts":
@@ -164,6 +187,8 @@ class PowerOfficeConnector:
 
     def update(self, entity: str, remote_id: str, values: dict[str, Any], *, guard: WriteGuard | None = None) -> RemoteRecord:
         """PATCH the given fields; with a guard, the record is read first and the guard may stop the write."""
+        if entity in READ_ONLY:
+            raise RecordRejected(f"poweroffice: {entity} are read from Go, not written to it (Go books invoices itself)")
         operations = mapping.patch_operations(entity, values)
         path = self._item_path(entity, remote_id)
         if guard is not None or not operations:
@@ -188,11 +213,12 @@ class PowerOfficeConnector:
     def probe(self, entity: str, cursor: str) -> str | None:
         """The newest change after `cursor`, or None: one PageSize=1 call, plus the address list for contacts."""
         changed, address = _split_cursor(cursor) if entity in ("debtors", "creditors") else (cursor, None)
-        params = {"lastChangedDateTimeOffsetGreaterThan": changed, "PageSize": 1,
-                  "OrderBy": "LastChangedDateTimeOffset desc", "Fields": "Id,LastChangedDateTimeOffset"}
+        stamp = "BalanceLastChangedDateTimeOffset" if entity == "payments" else "LastChangedDateTimeOffset"
+        params = {stamp[0].lower() + stamp[1:] + "GreaterThan": changed, "PageSize": 1,
+                  "OrderBy": f"{stamp} desc", "Fields": f"Id,{stamp}"}
         newest = self._list(mapping.SPECS[entity].path, params, what=f"probe {entity}")
         if newest:
-            return newest[0]["LastChangedDateTimeOffset"]
+            return newest[0][stamp]
         if entity in ("debtors", "creditors"):
             moved = self._address_changes(entity, address)
             if moved:
@@ -202,6 +228,8 @@ class PowerOfficeConnector:
     # -- reads -----------------------------------------------------------------------------------------
 
     def _item_path(self, entity: str, remote_id: str) -> str:
+        if entity in ("invoices", "payments"):
+            return f"/OutgoingInvoices/{remote_id}"
         if entity == "contacts":
             contact, person = str(remote_id).split("/", 1)
             return f"/ContactPersons/{contact}/{person}"
@@ -219,29 +247,30 @@ class PowerOfficeConnector:
         response = self._call("GET", path, what=what, params=params)
         return response.json() if response.status_code == 200 and response.content else []
 
-    def _stamped_pages(self, path: str, since: str | None, size: int, what: str) -> Iterator[tuple[list[dict], str | None]]:
+    def _stamped_pages(self, path: str, since: str | None, size: int, what: str,
+                       stamp: str = "LastChangedDateTimeOffset") -> Iterator[tuple[list[dict], str | None]]:
         """Records changed after `since`, oldest first, as keyset pages: each page asks again from the
         newest stamp below the last record's, so a record changed meanwhile (it moves to the end) is
         never skipped; records sharing that stamp are read twice and delivered once."""
         bound, seen = since, set()
         while True:
-            params: dict[str, Any] = {"PageSize": size, "OrderBy": "LastChangedDateTimeOffset"}
+            params: dict[str, Any] = {"PageSize": size, "OrderBy": stamp}
             if bound:
-                params["lastChangedDateTimeOffsetGreaterThan"] = bound
+                params[stamp[0].lower() + stamp[1:] + "GreaterThan"] = bound
             rows = self._list(path, params, what=f"list changed {what}")
-            fresh = [r for r in rows if (r["Id"], r["LastChangedDateTimeOffset"]) not in seen]
-            newest = rows[-1]["LastChangedDateTimeOffset"] if rows else bound
+            fresh = [r for r in rows if (r["Id"], r[stamp]) not in seen]
+            newest = rows[-1][stamp] if rows else bound
             if len(rows) < size:
                 if fresh or newest != bound:  # the last page (maybe only records read before): the cursor moves on
                     yield fresh, newest
                 return
             last = parse_timestamp(newest)
-            below = [r["LastChangedDateTimeOffset"] for r in rows if parse_timestamp(r["LastChangedDateTimeOffset"]) < last]
+            below = [r[stamp] for r in rows if parse_timestamp(r[stamp]) < last]
             if not below:
                 raise ConnectorError(f"poweroffice: more than {size} {what} share the change stamp {newest}; "
                                      f"a larger page size is needed to read them")
             bound = below[-1]
-            seen = {(r["Id"], r["LastChangedDateTimeOffset"]) for r in rows if r["LastChangedDateTimeOffset"] == newest}
+            seen = {(r["Id"], r[stamp]) for r in rows if r[stamp] == newest}
             yield fresh, bound
 
     def _address_changes(self, entity: str, since: str | None) -> list[dict]:

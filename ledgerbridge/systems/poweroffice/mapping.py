@@ -21,8 +21,10 @@ from typing import Any
 
 from ledgerbridge.connectors.base import FieldLimits, RemoteRecord
 from ledgerbridge.systems.address import join_street, split_street
+from decimal import Decimal
+
 from ledgerbridge.systems.vocabulary import (
-    Field, as_is, get_path, money, number, parse_timestamp, set_path, text,
+    DATE, Field, as_is, get_path, money, number, parse_timestamp, set_path, text,
 )
 
 TEXT = text()
@@ -89,8 +91,46 @@ SPECS: dict[str, Spec] = {
         ),
         ("name",),
     ),
+    # Read only: Go books invoices from sales orders; what the CRM needs is a copy, and the payments.
+    "invoices": Spec(
+        "/OutgoingInvoices",
+        (
+            F("number", "InvoiceNo", NUMBER, direction="read"),
+            F("debtor_id", "CustomerId", NUMBER, direction="read"),
+            F("invoice_date", "VoucherDate", DATE, direction="read"),
+            F("due_date", "DueDate", DATE, direction="read"),
+            F("currency", "CurrencyCode", direction="read"),
+            F("net_amount", "NetAmount", MONEY, direction="read"),
+            F("gross_amount", "TotalAmount", MONEY, direction="read"),
+            F("remainder", "Balance", MONEY, direction="read"),
+        ),
+    ),
+    "invoice_lines": Spec(
+        "/OutgoingInvoices/{id}/Lines",
+        (
+            F("line_number", "SortOrder", as_is(), direction="read"),
+            F("item_id", "ProductId", NUMBER, direction="read"),
+            F("description", "Description", direction="read"),
+            F("quantity", "Quantity", MONEY, direction="read"),
+            F("unit_price", "ProductUnitPrice", MONEY, direction="read"),
+            F("net_amount", "NetAmount", MONEY, direction="read"),
+        ),
+    ),
+    # A payment is what is paid so far of an invoice (TotalAmount - Balance), dated by the day its
+    # balance last changed: one record per invoice, read with balanceLastChangedDateTimeOffsetGreaterThan.
+    "payments": Spec(
+        "/OutgoingInvoices",
+        (
+            F("invoice_id", "Id", direction="read"),
+            F("debtor_id", "CustomerId", NUMBER, direction="read"),
+            F("currency", "CurrencyCode", direction="read"),
+        ),
+    ),
 }
 ENTITIES = tuple(SPECS)
+# Model fields computed from a record rather than read from one property.
+COMPUTED = {"invoices": ("vat_amount", "status"), "invoice_lines": ("invoice_id", "discount_percentage"),
+            "payments": ("amount", "payment_date")}
 
 
 def _spec(entity: str) -> Spec:
@@ -103,7 +143,7 @@ def _spec(entity: str) -> Spec:
 def mapped_fields(entity: str) -> tuple[str, ...]:
     spec = _spec(entity)
     extra = ("street", "house_number") if spec.address else ("name",) if entity == "contacts" else ()
-    return tuple(f.model for f in spec.fields) + extra
+    return tuple(f.model for f in spec.fields) + extra + COMPUTED.get(entity, ())
 
 
 def limits(entity: str) -> FieldLimits:
@@ -143,9 +183,24 @@ def patch_operations(entity: str, values: dict[str, Any]) -> list[dict[str, Any]
     return operations
 
 
-def from_remote(entity: str, record: dict[str, Any]) -> RemoteRecord:
+def from_remote(entity: str, record: dict[str, Any], invoice: dict[str, Any] | None = None) -> RemoteRecord:
+    """Go JSON -> a model record; an invoice line needs its `invoice` (Go's lines do not name it)."""
     spec = _spec(entity)
     values = {f.model: f.convert.into(get_path(record, f.remote)) for f in spec.fields if f.read}
+    if entity == "invoices":
+        values["vat_amount"] = _difference(record.get("TotalAmount"), record.get("NetAmount"))
+        values["status"] = "booked"
+        return RemoteRecord(str(record["Id"]), values, parse_timestamp(record.get("LastChangedDateTimeOffset")))
+    if entity == "invoice_lines":
+        values["invoice_id"] = str(invoice["Id"])
+        allowance = record.get("Allowance")  # a share of the line (0.1 = 10 %) [?]
+        values["discount_percentage"] = None if allowance in (None, 0) else Decimal(str(allowance)) * 100
+        return RemoteRecord(f"{invoice['Id']}/{record['Id']}", values, parse_timestamp(invoice.get("LastChangedDateTimeOffset")))
+    if entity == "payments":
+        values["amount"] = _difference(record.get("TotalAmount"), record.get("Balance"))
+        stamp = record.get("BalanceLastChangedDateTimeOffset")
+        values["payment_date"] = parse_timestamp(stamp).date() if stamp and values["amount"] else None
+        return RemoteRecord(str(record["Id"]), values, parse_timestamp(stamp))
     if spec.address:
         values["street"], values["house_number"] = split_street(get_path(record, "MailAddress.AddressLine1"))
     if entity == "contacts":
@@ -173,3 +228,9 @@ def split_name(name: str | None) -> tuple[str, str]:
 def join_name(first: str | None, last: str | None) -> str | None:
     parts = [p for p in (first, last) if p and p != "-"]
     return " ".join(parts) or None
+
+
+def _difference(total: Any, part: Any) -> Decimal | None:
+    if total is None or part is None:
+        return None
+    return Decimal(str(total)) - Decimal(str(part))

@@ -3,9 +3,12 @@ under test). Records are model values; references hold Go ids returned by earlie
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ledgerbridge.systems.address import join_street
+
+CENT = Decimal("0.01")
 
 
 def _contact(values: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +54,19 @@ def seed(emulator, entity: str, records: list[dict[str, Any]]) -> list[str]:
                 "UnitCost": float(values["cost_price"]) if values.get("cost_price") is not None else None,
                 "Gtin": values.get("ean")})
             ids.append(str(product["Id"]))
+        elif entity == "invoices":
+            products = {p["Code"]: p["Id"] for p in emulator.all_raw("Products")}
+            lines = [{"ProductId": products.get(line.get("item_id")), "Description": line.get("description"),
+                      "Quantity": line.get("quantity") or 1, "ProductUnitPrice": line.get("unit_price") or 0}
+                     for line in values.get("lines", [])]
+            invoice = emulator.insert_invoice(int(values["debtor_id"]), lines, voucher_date=str(values["invoice_date"]),
+                                              due_date=str(values.get("due_date") or values["invoice_date"]),
+                                              currency=values.get("currency") or "NOK")
+            ids.append(invoice["Id"])
+        elif entity == "payments":  # {"invoice_id", "share"}: a share of the invoice's total was paid
+            total = Decimal(str(next(i for i in emulator.all_raw("OutgoingInvoices") if i["Id"] == values["invoice_id"])["TotalAmount"]))
+            emulator.pay(values["invoice_id"], (total * Decimal(values["share"])).quantize(CENT))
+            ids.append(values["invoice_id"])
         else:
             raise KeyError(f"poweroffice: the demo does not seed {entity}")
     return ids

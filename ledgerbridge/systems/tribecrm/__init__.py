@@ -25,14 +25,24 @@ OPTIONS = {
     "scope": "OAuth2 scopes asked for (default 'read write')",
     "page_size": "records per OData page ($top; default 100)",
     "erp_id_property": "the organisation property keeping the ERP's id (default ImportId)",
+    **{f"{name}_property": f"the invoice property holding the {name.replace('_', ' ')} (default {default})"
+       for name, default in (("invoice_date", "InvoiceDate"), ("due_date", "DueDate"), ("paid_amount", "AmountPaid"),
+                             ("paid_date", "PaymentDate"))},
 }
+
+
+def _invoice_properties(options: Mapping[str, Any]) -> dict[str, str]:
+    names = ("invoice_date", "due_date", "paid_amount", "paid_date")
+    return {name: str(options[f"{name}_property"]) for name in names if options.get(f"{name}_property")}
 
 
 def _mapping(options: Mapping[str, Any]):
     from ledgerbridge.systems.tribecrm.mapping import DEFAULT, TribeMapping
 
-    prop = options.get("erp_id_property")
-    return TribeMapping(str(prop)) if prop else DEFAULT
+    prop, invoice_properties = options.get("erp_id_property"), _invoice_properties(options)
+    if not prop and not invoice_properties:
+        return DEFAULT
+    return TribeMapping(str(prop or DEFAULT.erp_id_property), invoice_properties)
 
 
 def _connect(config):
@@ -46,6 +56,7 @@ def _connect(config):
         scope=str(options.get("scope", "read write")),
         page_size=int(options.get("page_size", DEFAULT_PAGE_SIZE)),
         erp_id_property=str(options.get("erp_id_property", DEFAULT_ERP_ID_PROPERTY)),
+        invoice_properties=_invoice_properties(options),
         timeout=config.timeout_seconds, rate_per_second=config.rate_per_second,
     )
 
@@ -71,6 +82,10 @@ SYSTEM = System(
         "creditors": EntitySupport(READ_WRITE),
         "contacts": EntitySupport(READ_WRITE),
         "items": EntitySupport(READ_WRITE),
+        # invoices and payments come from the ERP (PowerOffice books them); Tribe keeps a copy
+        "invoices": EntitySupport(READ_WRITE),
+        "invoice_lines": EntitySupport(READ_WRITE),
+        "payments": EntitySupport(READ_WRITE),
     },
     connect=_connect,
     mapping=_mapping,

@@ -40,7 +40,11 @@ STAMPS = {
     "creditors": ("LastMutationDate", "Organization/LastMutationDate"),
     "contacts": ("LastMutationDate", "Person/LastMutationDate"),
     "items": ("LastMutationDate",),
+    "invoices": ("LastMutationDate",),
+    "invoice_lines": ("LastMutationDate",),
+    "payments": ("LastMutationDate",),
 }
+PHASES = "Datastore_Phase_ActivityInvoice"
 
 
 class TribeCrmConnector:
@@ -49,10 +53,11 @@ class TribeCrmConnector:
 
     def __init__(self, base_url: str, client_id: str, client_secret: str, *, token_url: str | None = None,
                  scope: str = "read write", page_size: int = DEFAULT_PAGE_SIZE,
-                 erp_id_property: str = DEFAULT_ERP_ID_PROPERTY, timeout: float = 30, max_attempts: int = 5,
+                 erp_id_property: str = DEFAULT_ERP_ID_PROPERTY, invoice_properties: dict[str, str] | None = None,
+                 timeout: float = 30, max_attempts: int = 5,
                  backoff_base: float = 0.2, rate_per_second: float | None = None):
         root = base_url.rstrip("/")
-        self.mapping = TribeMapping(erp_id_property)
+        self.mapping = TribeMapping(erp_id_property, invoice_properties)
         self.page_size = max(1, page_size)
         self._token_url = token_url or f"{root}/oauth2/token"
         self._form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret,
@@ -65,6 +70,8 @@ class TribeCrmConnector:
         self._expires_at = 0.0
         self._token_lock = threading.Lock()
         self._own_organization: str | None = None
+        self._relationships: dict[str, str] = {}  # organisation id -> its customer relationship's id
+        self._phases: dict[str, str] = {}  # invoice phase code -> its id
         self.tokens_fetched = 0
 
     def __repr__(self) -> str:  # never the client secret
@@ -111,7 +118,8 @@ class TribeCrmConnector:
         for index, stamp in enumerate(stamps):
             if cursor is None and index > 0:
                 break  # a full read: the first stream already holds every record
-            for rows, bound in self._keyset(spec.entity_set, stamp, bounds[index], size, spec.expand, entity):
+            for rows, bound in self._keyset(spec.entity_set, stamp, bounds[index], size, spec.expand, entity,
+                                            spec.condition):
                 bounds[index] = bound
                 if cursor is None:  # the other streams start after the newest party stamp the full read saw
                     for other, party_stamp in enumerate(stamps[1:], start=1):
@@ -149,9 +157,19 @@ class TribeCrmConnector:
             if existing:
                 return self.update(entity, existing, values)
             return self.mapping.from_remote(entity, created)
+        if entity == "payments":  # a payment lands on its invoice: create and update are the same write
+            return self.update(entity, str(values.get("invoice_id")), values)
         if entity == "contacts":
             body["Relation"] = {"ID": values.get("debtor_id")}
-        created = self._call("POST", f"/{spec.entity_set}", what=what, json=body).json()
+        elif entity == "invoices":  # booked in the ERP: sent, on the debtor's customer relationship
+            body["Relationship"] = {"ID": self._customer_relationship(str(values.get("debtor_id")))}
+            body["Phase"] = {"ID": self._phase("Sent")}
+        elif entity == "invoice_lines":
+            body["Activity"] = {"ID": values.get("invoice_id")}
+            if values.get("item_id"):
+                body["Product"] = {"ID": values["item_id"]}
+        created = self._call("POST", f"/{spec.entity_set}", what=what, json=body,
+                             params={"$expand": spec.expand} if spec.expand else None).json()
         return self.mapping.from_remote(entity, created)
 
     def update(self, entity: str, remote_id: str, values: dict[str, Any], *, guard: WriteGuard | None = None) -> RemoteRecord:
@@ -169,6 +187,10 @@ class TribeCrmConnector:
                 current = {**current, "Organization": organization}
             return self.mapping.from_remote(entity, current)
         spec = self.mapping.spec(entity)
+        if entity == "payments":
+            paid = self.mapping.invoice_properties["paid_amount"]
+            if (current.get(paid) or 0) < (current.get("Amount") or 0) <= (body.get(paid) or 0):
+                body["Phase"] = {"ID": self._phase("Paid")}  # paid in full
         person = body.pop("Person", None)
         path = f"/{spec.entity_set}({_guid(remote_id)})"
         params = {"$expand": spec.expand} if spec.expand else None
@@ -207,17 +229,37 @@ class TribeCrmConnector:
             self._own_organization = rows[0]["Relation"]["ID"]
         return self._own_organization
 
+    def _customer_relationship(self, organization_id: str) -> str:
+        """The customer relationship of an organisation (an invoice hangs on it, not on the organisation)."""
+        if organization_id not in self._relationships:
+            rows = self._query(self.mapping.spec("debtors").entity_set,
+                               {"$filter": f"Organization/ID eq {_guid(organization_id)}", "$select": "ID", "$top": 1},
+                               what=f"find the customer relationship of organisation {organization_id}")
+            if not rows:
+                raise RecordRejected(f"tribecrm: organisation {organization_id} has no customer relationship to invoice")
+            self._relationships[organization_id] = rows[0]["ID"]
+        return self._relationships[organization_id]
+
+    def _phase(self, code: str) -> str:
+        if code not in self._phases:
+            rows = self._query(PHASES, {"$filter": f"Code eq '{code}'", "$top": 1}, what=f"find the invoice phase {code}")
+            if not rows:
+                raise ConnectorError(f"tribecrm: the invoice phase {code!r} ({PHASES}) does not exist")
+            self._phases[code] = rows[0]["ID"]
+        return self._phases[code]
+
     def _query(self, entity_set: str, params: dict[str, Any], *, what: str) -> list[dict]:
         return self._call("GET", f"/{entity_set}", what=what, params=params).json().get("value", [])
 
     def _keyset(self, entity_set: str, stamp: str, since: str | None, size: int, expand: str,
-                what: str) -> Iterator[tuple[list[dict], str | None]]:
+                what: str, condition: str = "") -> Iterator[tuple[list[dict], str | None]]:
         dotted = stamp.replace("/", ".")
         bound, seen = since, set()
         while True:
             params: dict[str, Any] = {"$orderby": f"{stamp} asc,ID asc", "$top": size}
-            if bound:
-                params["$filter"] = f"{stamp} gt {bound}"
+            conditions = [c for c in (condition, f"{stamp} gt {bound}" if bound else "") if c]
+            if conditions:
+                params["$filter"] = " and ".join(f"({c})" for c in conditions)
             if expand:
                 params["$expand"] = expand
             body = self._call("GET", f"/{entity_set}", what=f"list changed {what}", params=params).json()

@@ -10,6 +10,13 @@ What it implements, as the notes state [V]/[O]:
   Organization inline in a Customer/Supplier relationship, a Person inline in a contact);
   PUT/PATCH (<guid>) and POST with "ID" in the body update; DELETE (<guid>).
 - every entity has ID (GUID), _Type, _Name, CreationDate, LastMutationDate, IsActive, IsClosed, ImportId.
+- Activity_Invoice (Subject, Number auto-generated when not given, Amount, Currency, IsVatIncluded,
+  DiscountPercentage; nav Relationship -> the customer relationship, Phase -> Datastore_Phase_ActivityInvoice
+  with the codes Draft/Sent/Paid) and ProductLine (Description, Quantity, Price, DiscountPercentage,
+  TotalExcludingVat, VatPercentage, IsBilled; nav Product) [V names]. The [?] parts chosen here:
+  InvoiceDate, DueDate, AmountPaid and PaymentDate on the invoice (where PowerOffice's payments land,
+  configurable in the connector), the line's link to its invoice as nav `Activity`, its order as SortIndex,
+  and invoice numbers F00001, F00002, ... when none is given.
 - numbering: a new customer (supplier) organisation always gets a DebtorNumber (CreditorNumber) in
   Tribe when none is given; another system may overwrite it [V help article].
 - webhooks: GET/POST /v1/webhooks, DELETE /v1/webhooks/{id}; per entity type (`Relation.Organization`,
@@ -57,9 +64,13 @@ CUSTOMER = "Relationship_Organization_CommercialRelationship_Customer"
 SUPPLIER = "Relationship_Organization_Supplier"
 CONTACT = "Relationship_Person_Contact_Standard"
 PRODUCT = "Product"
+INVOICE = "Activity_Invoice"
+PRODUCT_LINE = "ProductLine"
+PHASE = "Datastore_Phase_ActivityInvoice"
+PHASES = ("Draft", "Sent", "Paid")
 IDENTITY = "Relationship_Organization_Identity"  # the singleton naming the own organisation
 RELATIONSHIPS = (CUSTOMER, SUPPLIER, CONTACT)
-ENTITY_SETS = (ORGANIZATION, PERSON, CUSTOMER, SUPPLIER, CONTACT, PRODUCT)
+ENTITY_SETS = (ORGANIZATION, PERSON, CUSTOMER, SUPPLIER, CONTACT, PRODUCT, INVOICE, PRODUCT_LINE, PHASE)
 # Navigation properties of each set: name -> the set it points into (None: an owned sub-object).
 NAVIGATION = {
     CUSTOMER: {"Relation": ORGANIZATION, "Organization": ORGANIZATION},
@@ -68,7 +79,12 @@ NAVIGATION = {
     ORGANIZATION: {"VisitingAddress": None},
     PERSON: {},
     PRODUCT: {},
+    INVOICE: {"Relationship": CUSTOMER, "Phase": PHASE},
+    PRODUCT_LINE: {"Activity": INVOICE, "Product": PRODUCT},
+    PHASE: {},
 }
+# Links a new record must have (the others are optional).
+REQUIRED_LINKS = {INVOICE: ("Relationship",), PRODUCT_LINE: ("Activity",)}
 WRITABLE = {
     ORGANIZATION: ("Name", "EmailAddress", "FinancialEmailAddress", "PhoneNumber", "Website", "VATNumber",
                    "ChamberOfCommerceNumber", "DebtorNumber", "CreditorNumber", "IBAN", "ImportId", "IsActive"),
@@ -77,9 +93,14 @@ WRITABLE = {
     SUPPLIER: ("PaymentTermInDays", "ImportId", "IsActive"),
     CONTACT: ("EmailAddress", "PhoneNumber", "MobilePhoneNumber", "Department", "ImportId", "IsActive"),
     PRODUCT: ("Name", "Code", "Description", "SalesPrice", "PurchasePrice", "IsVatIncluded", "IsInactive", "ImportId"),
+    INVOICE: ("Subject", "Number", "Amount", "Currency", "IsVatIncluded", "DiscountPercentage", "InvoiceDate", "DueDate",
+              "AmountPaid", "PaymentDate", "ImportId"),
+    PRODUCT_LINE: ("Description", "Quantity", "Price", "DiscountPercentage", "Currency", "TotalExcludingVat",
+                   "VatPercentage", "IsBilled", "SortIndex", "ImportId"),
+    PHASE: ("Code", "Name"),
 }
 ADDRESS_FIELDS = ("Street", "HouseNumber", "Postalcode", "City")
-REQUIRED = {ORGANIZATION: ("Name",), PERSON: ("LastName",), PRODUCT: ("Name",)}
+REQUIRED = {ORGANIZATION: ("Name",), PERSON: ("LastName",), PRODUCT: ("Name",), INVOICE: ("Currency",)}
 TYPE_NAMES = {s: s.replace("_", ".") for s in ENTITY_SETS}
 
 
@@ -108,6 +129,8 @@ class TribeCrmEmulator(Emulator):
             if not self.tables.rows["identity"]:
                 own = self._insert(ORGANIZATION, {"Name": "Own organisation (Relationship_Organization_Identity)"})
                 self.tables.rows["identity"]["own"] = {"ID": own["ID"]}
+                for code in PHASES:
+                    self._insert(PHASE, {"Code": code, "Name": code})
 
     # -- helpers for tests and the demo -----------------------------------------------------------
 
@@ -177,7 +200,7 @@ class TribeCrmEmulator(Emulator):
         missing = [n for n in REQUIRED.get(entity_set, ()) if not str(row.get(n) or "").strip()]
         if missing:
             raise ODataProblem(400, "ValidationError", f"{TYPE_NAMES[entity_set]}: {', '.join(missing)} is required")
-        for name in ("SalesPrice", "PurchasePrice", "PaymentTermInDays"):
+        for name in ("SalesPrice", "PurchasePrice", "PaymentTermInDays", "Amount", "AmountPaid", "Quantity", "Price"):
             if row.get(name) is not None and not isinstance(row[name], (int, float)):
                 raise ODataProblem(400, "ValidationError", f"{TYPE_NAMES[entity_set]}: {name} must be a number")
 
@@ -211,10 +234,32 @@ class TribeCrmEmulator(Emulator):
                 self._fire(entity_set, "RelationshipCreationMutation", row["ID"])
             return row
         self._check(entity_set, body)
+        links = {}
+        for nav, target in NAVIGATION[entity_set].items():
+            given = body.get(nav)
+            if target is None or not isinstance(given, dict) or not given.get("ID"):
+                if nav in REQUIRED_LINKS.get(entity_set, ()):
+                    raise ODataProblem(400, "ValidationError", f"{TYPE_NAMES[entity_set]}: {nav} is required")
+                continue
+            if given["ID"] not in self.tables.rows[target]:
+                raise ODataProblem(400, "ValidationError", f"{nav} {given['ID']} does not exist")
+            links[nav] = given["ID"]
+        if entity_set == INVOICE:
+            links.setdefault("Phase", self.phase_id("Draft"))
+            if not body.get("Number"):  # Tribe numbers invoices itself [V]; the format is this emulator's
+                body = {**body, "Number": f"F{self.tables.next_id('invoice_number', 1):05d}"}
         row = self._insert(entity_set, body)
+        for nav, target_id in links.items():
+            row[nav] = {"ID": target_id}
         if fire:
             self._fire(entity_set, "EntityCreationMutation", row["ID"])
         return row
+
+    def phase_id(self, code: str) -> str:
+        for row in self.tables.rows[PHASE].values():
+            if row["Code"] == code:
+                return row["ID"]
+        raise ODataProblem(400, "ValidationError", f"the invoice phase {code!r} does not exist; known: {', '.join(PHASES)}")
 
     def _update(self, entity_set: str, id: str, changes: dict[str, Any]) -> dict[str, Any]:
         row = self.tables.rows[entity_set].get(id)
@@ -226,6 +271,10 @@ class TribeCrmEmulator(Emulator):
                 updated[name] = value
             elif name == "VisitingAddress" and entity_set == ORGANIZATION:
                 updated["VisitingAddress"] = self._address(value or {}, row.get("VisitingAddress"))
+            elif name in NAVIGATION[entity_set] and NAVIGATION[entity_set][name] and isinstance(value, dict) and value.get("ID"):
+                if value["ID"] not in self.tables.rows[NAVIGATION[entity_set][name]]:
+                    raise ODataProblem(400, "ValidationError", f"{name} {value['ID']} does not exist")
+                updated[name] = {"ID": value["ID"]}  # relinked (an invoice moved to another phase)
             elif name in ("ID", "@odata.type") or name in NAVIGATION[entity_set]:
                 continue
             else:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledgerbridge.connectors.base import FieldLimits, RemoteRecord
-from ledgerbridge.systems.vocabulary import Field, as_is, get_path, money, parse_timestamp, set_path, text
+from ledgerbridge.systems.vocabulary import DATE, Converter, Field, as_is, get_path, money, parse_timestamp, set_path, text
 
 TEXT = text()
 MONEY = money()
@@ -32,6 +32,13 @@ DEFAULT_ERP_ID_PROPERTY = "ImportId"
 CUSTOMER = "Relationship_Organization_CommercialRelationship_Customer"
 SUPPLIER = "Relationship_Organization_Supplier"
 CONTACT = "Relationship_Person_Contact_Standard"
+INVOICE = "Activity_Invoice"
+PRODUCT_LINE = "ProductLine"
+# An invoice line's place: Tribe's standard SortIndex (a double) holds the model's line number.
+LINE_NUMBER = Converter("number", lambda v: None if v is None else float(v), lambda v: None if v is None else int(v))
+# Where a PowerOffice payment lands on a Tribe invoice is not published [?]: these properties, by option.
+DEFAULT_INVOICE_PROPERTIES = {"invoice_date": "InvoiceDate", "due_date": "DueDate", "paid_amount": "AmountPaid",
+                              "paid_date": "PaymentDate"}
 
 
 def F(model: str, remote: str, convert=TEXT, *, direction: str = "both") -> Field:
@@ -44,6 +51,7 @@ class Spec:
     fields: tuple[Field, ...]  # remote paths inside the listed record (Organization.* for roles)
     expand: str = ""
     required: tuple[str, ...] = ()
+    condition: str = ""  # an OData filter every listed record meets (payments: invoices with money paid)
     limits: Mapping[str, int] = field(default_factory=dict)
 
 
@@ -76,8 +84,10 @@ DERIVED = {"debtors": ("crm_type",), "contacts": ("name",)}
 class TribeMapping:
     """The mapping for one tenant's options (which property keeps the ERP's id)."""
 
-    def __init__(self, erp_id_property: str = DEFAULT_ERP_ID_PROPERTY):
+    def __init__(self, erp_id_property: str = DEFAULT_ERP_ID_PROPERTY, invoice_properties: Mapping[str, str] | None = None):
         self.erp_id_property = erp_id_property
+        props = self.invoice_properties = {**DEFAULT_INVOICE_PROPERTIES, **(invoice_properties or {})}
+        relationship = "Relationship($expand=Organization($select=ID))"
         self.specs: dict[str, Spec] = {
             "debtors": Spec(CUSTOMER, _organization_fields("DebtorNumber", erp_id_property), ORGANIZATION_EXPAND, ("name",)),
             "creditors": Spec(SUPPLIER, _organization_fields("CreditorNumber", erp_id_property), ORGANIZATION_EXPAND, ("name",)),
@@ -103,6 +113,48 @@ class TribeMapping:
                     F("barred", "IsInactive", FLAG),
                 ),
                 required=("name",),
+            ),
+            "invoices": Spec(
+                INVOICE,
+                (
+                    F("number", "Number"),
+                    F("debtor_id", "Relationship.Organization.ID", direction="read"),
+                    F("invoice_date", props["invoice_date"], DATE),
+                    F("due_date", props["due_date"], DATE),
+                    F("currency", "Currency"),
+                    F("gross_amount", "Amount", MONEY),
+                    F("heading", "Subject"),
+                ),
+                relationship,
+                ("debtor_id", "currency"),
+            ),
+            "invoice_lines": Spec(
+                PRODUCT_LINE,
+                (
+                    F("invoice_id", "Activity.ID", direction="read"),
+                    F("line_number", "SortIndex", LINE_NUMBER),
+                    F("item_id", "Product.ID", direction="read"),
+                    F("description", "Description"),
+                    F("quantity", "Quantity", MONEY),
+                    F("unit_price", "Price", MONEY),
+                    F("discount_percentage", "DiscountPercentage", MONEY),
+                    F("net_amount", "TotalExcludingVat", MONEY),
+                ),
+                "Activity($select=ID),Product($select=ID)",
+                ("invoice_id", "line_number"),
+            ),
+            "payments": Spec(
+                INVOICE,
+                (
+                    F("invoice_id", "ID", direction="read"),
+                    F("debtor_id", "Relationship.Organization.ID", direction="read"),
+                    F("payment_date", props["paid_date"], DATE),
+                    F("amount", props["paid_amount"], MONEY),
+                    F("currency", "Currency", direction="read"),
+                ),
+                relationship,
+                ("invoice_id", "amount"),
+                condition=f"{props['paid_amount']} gt 0",
             ),
         }
 

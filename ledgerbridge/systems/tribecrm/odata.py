@@ -123,7 +123,7 @@ class _Parser:
         if self.word(*SUPPORTED_COMPARISONS):
             op = self.take().value
             return (op, left, self.operand())
-        if left[0] == "call":
+        if left[0] not in ("path", "lit"):  # a function call or a parenthesised condition
             return left
         raise ODataError(f"expected a comparison after {left[1]!r}")
 
