@@ -34,6 +34,7 @@ import base64
 import secrets
 import threading
 import time
+import uuid
 from collections import defaultdict, deque
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -151,7 +152,7 @@ class PowerOfficeEmulator(Emulator):
         with self.tables.lock:
             customer = self.tables.rows["Customers"][str(customer_id)]
             number = self.tables.next_id("invoice_no", 100001)
-            invoice_id = f"{secrets.token_hex(4)}-{secrets.token_hex(2)}-4{secrets.token_hex(2)[1:]}-a{secrets.token_hex(2)[1:]}-{secrets.token_hex(6)}"
+            invoice_id = str(uuid.uuid4())  # OutgoingInvoiceDto.Id is a uuid
             rendered_lines, net = [], Decimal("0")
             for sort, line in enumerate(lines, start=1):
                 qty, price = Decimal(str(line.get("Quantity", 1))), Decimal(str(line["ProductUnitPrice"]))
