@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import base64
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import requests
-import yaml
 
 from ledgerbridge.connectors.base import RecordGone, RecordRejected, StaleWrite
 from ledgerbridge.systems.poweroffice.emulator import PowerOfficeEmulator
 
 from norway_fixtures import PO_KEYS, po_connector, poweroffice  # noqa: F401
 
-SPEC_PATH = Path("/work/shared/contracts/poweroffice/openapi-v2.yaml")
-if not SPEC_PATH.exists():
-    SPEC_PATH = Path(__file__).resolve().parents[2] / "shared/contracts/poweroffice/openapi-v2.yaml"
+# The paths ledgerbridge uses and the schemas they reference, taken from the vendor's OpenAPI spec
+# (contracts/poweroffice/openapi-v2.yaml), so the check runs on any machine.
+SPEC_PATH = Path(__file__).resolve().parent / "data" / "poweroffice-openapi-subset.json"
 
 
 @pytest.fixture(scope="module")
 def spec():
-    if not SPEC_PATH.exists():
-        pytest.skip(f"the PowerOffice OpenAPI spec is not at {SPEC_PATH}")
-    return yaml.load(SPEC_PATH.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return json.loads(SPEC_PATH.read_text())
 
 
 def assert_matches_spec(spec, template: str, method: str, response: requests.Response) -> None:
