@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-import pyodbc
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
@@ -28,6 +27,8 @@ def connector_for(emulator: SqlEmulator, tmp_path, **kwargs) -> SqlConnector:
 
 
 def test_the_connector_talks_through_pyodbc_and_the_odbc_driver(pg_server_url, tmp_path):
+    import pyodbc
+
     cobra = product_database(pg_server_url, "cobra")
     connector = connector_for(cobra, tmp_path)
     with connector.engine.connect() as conn:
@@ -63,6 +64,15 @@ def test_profile_check_names_what_is_missing_shorter_or_of_another_type(pg_serve
     assert "missing table ARTICLES" in out
     debtors = {f.column: f.status for f in check_profile(load_profile("cobra"), cobra.engine, ["debtors"])[0].findings}
     assert debtors["COMPANY1"] == "ok" and debtors["VATID"] == "missing"
+
+
+def test_profile_check_warns_when_the_change_column_has_no_index(pg_server_url, capsys):
+    channel = product_database(pg_server_url, "channelcrm")
+    with channel.engine.begin() as conn:
+        conn.execute(sa.text('DROP INDEX "ix_company_modified"'))
+    assert cli(["profile", "check", "--system", "channelcrm", "--url", channel.url, "--entity", "debtors"]) == 0
+    out = capsys.readouterr().out
+    assert "no index      COMPANY.MODIFIED" in out and "every probe and incremental read scans the table" in out
 
 
 def test_an_override_file_adapts_the_profile_and_the_check_passes(pg_server_url, tmp_path, capsys):
@@ -165,9 +175,12 @@ def test_modified_at_pages_keep_rows_sharing_a_stamp(pg_server_url, tmp_path):
     with channel.engine.begin() as conn:  # the product stamped them all in one second
         conn.execute(sa.text('ALTER TABLE "COMPANY" DISABLE TRIGGER ALL'))
         conn.execute(companies.update().values(MODIFIED=same))
+        conn.execute(companies.insert().values(NAME="Never stamped"))  # the trigger is off: MODIFIED stays NULL
     connector = connector_for(channel, tmp_path)
     chunks = list(connector.iter_changed("debtors", None, chunk_size=3))
-    ids = [r.remote_id for c in chunks for r in c.records]
+    names = [r.values["name"] for c in chunks for r in c.records]
+    assert names[0] == "Never stamped"  # a full read takes the rows without a stamp too
+    ids = [r.remote_id for c in chunks[1:] for r in c.records]
     assert len(ids) == 7 == len(set(ids))
     assert list(connector.iter_changed("debtors", chunks[-1].cursor)) == []
     assert connector.probe("debtors", chunks[-1].cursor) is None

@@ -24,7 +24,6 @@ environment variable holding the password.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -111,11 +110,13 @@ def _emulator_for(system: str):
 
         if state_file is None:
             state_file = Path(tempfile.mkdtemp(prefix=f"ledgerbridge-{system}-")) / f"{system}.json"
-        database = Path(state_file).with_suffix(".db")
-        emulator = SqlEmulator(load_profile(system), f"sqlite:///{database.resolve()}")
+        state_file = Path(state_file)
+        database = state_file.with_suffix(".db")
+        if not state_file.exists():  # never finished a session (a seed that failed halfway): start afresh
+            for leftover in (database, Path(f"{database}.snapshots")):
+                leftover.unlink(missing_ok=True)
+        emulator = SqlEmulator(load_profile(system), f"sqlite:///{database.resolve()}", state_file=state_file)
         emulator.start()  # the tables exist before the demo seeds them
-        # The state file says where the database is, and that it has been seeded.
-        Path(state_file).write_text(json.dumps({"database": str(database.resolve())}))
         return emulator
 
     return start

@@ -5,7 +5,8 @@
   rowversion than rows already committed, and reading past it would skip its rows for good.
 - modified ("mod:<timestamp>|<key>"): keyset pages over (modified, key), so rows sharing a stamp
   across a page boundary are neither lost nor read twice; `overlap_seconds` re-reads a window
-  before the cursor for products whose stamps commit out of order.
+  before the cursor for products whose stamps commit out of order. Rows without a stamp are read
+  by full pulls only.
 - snapshot ("snap:<fingerprint>"): the table has no change column. Every read hashes each row's
   mapped columns and delivers the rows whose hash differs from the one kept in the snapshot store
   (or all rows when the pull has no cursor). A chunk's hashes are saved only when the caller asks
@@ -101,15 +102,12 @@ def below_active_rowversion(conn: sa.Connection, column: sa.Column) -> sa.Column
     return None
 
 
-EPOCH = datetime(1900, 1, 1)  # what a NULL modified-at sorts as
-
-
 def modified_after(tables: EntityTables, after: tuple[datetime, str] | None, key_value: Callable[[str], Any],
                    overlap_seconds: float) -> sa.ColumnElement[bool] | None:
     if after is None:
         return None
     stamp, key = after
-    column = sa.func.coalesce(tables.change_column, EPOCH)
+    column = tables.change_column
     if overlap_seconds:
         return column > stamp - timedelta(seconds=overlap_seconds)
     return sa.or_(column > stamp, sa.and_(column == stamp, tables.key > key_value(key)))

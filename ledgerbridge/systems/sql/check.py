@@ -173,6 +173,13 @@ def check_entity(db: _Database, name: str, entity: EntityProfile) -> EntityRepor
             for column in (numbering.counter_name_column, numbering.counter_value_column):
                 _compare(db, report, numbering.counter_table, column, "counter", "number counter", "placeholder")
     actual = db.table(entity.table)
+    if actual is not None and change.column and change.column.lower() in db.columns(actual):
+        leading = {(i["column_names"] or [None])[0] for i in db.inspector.get_indexes(actual)}
+        leading |= set((db.inspector.get_pk_constraint(actual).get("constrained_columns") or [None])[:1])
+        if change.column.lower() not in {c.lower() for c in leading if c}:
+            report.findings.append(Finding(entity.table, change.column, f"change ({change.strategy})", "an index", "-",
+                                           "no index", change.source,
+                                           "every probe and incremental read scans the table; ask for an index on it"))
     if actual is not None:
         for unique in entity.unique:
             found = _unique_sets(db.inspector, actual)

@@ -267,14 +267,19 @@ class SqlConnector:
                 return
 
     def _iter_modified(self, entity: str, tables: EntityTables, cursor: str | None, size: int) -> Iterator[Chunk]:
+        """Keyset pages over (modified, key), plain columns so an index on modified serves them. A
+        full read (no cursor) first takes the rows the product never stamped; incremental reads
+        cannot see those (the nightly full pull does)."""
         after = changes.parse_modified(cursor)
+        if after is None:
+            yield from self._iter_unstamped(entity, tables, size)
         overlap = tables.profile.change.overlap_seconds
-        stamp = sa.func.coalesce(tables.change_column, changes.EPOCH)
+        stamp = tables.change_column
         key_of = lambda text: self._key_value(tables, text)  # noqa: E731
         while True:
+            query = self._select(entity).where(stamp.is_not(None)).order_by(stamp, tables.key).limit(size)
             condition = changes.modified_after(tables, after, key_of, overlap)
             overlap = 0  # only the first page reaches back
-            query = self._select(entity).order_by(stamp, tables.key).limit(size)
             if condition is not None:
                 query = query.where(condition)
             with self.engine.connect() as conn:
@@ -282,10 +287,24 @@ class SqlConnector:
             if not rows:
                 return
             last = rows[-1]
-            after = (last["__change"] or changes.EPOCH, str(last["__key"]))
+            after = (last["__change"], str(last["__key"]))
             yield Chunk([self._record(entity, r) for r in rows], changes.modified_cursor(*after))
             if len(rows) < size:
                 return
+
+    def _iter_unstamped(self, entity: str, tables: EntityTables, size: int) -> Iterator[Chunk]:
+        last = None
+        while True:
+            query = self._select(entity).where(tables.change_column.is_(None)).order_by(tables.key).limit(size)
+            if last is not None:
+                query = query.where(tables.key > last)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+            if rows:
+                yield Chunk([self._record(entity, r) for r in rows], None)
+            if len(rows) < size:
+                return
+            last = rows[-1]["__key"]
 
     def _iter_snapshot(self, entity: str, tables: EntityTables, cursor: str | None, size: int) -> Iterator[Chunk]:
         if self._snapshots is None:

@@ -18,6 +18,8 @@ from ledgerbridge.systems.sql.emulator import SqlEmulator
 DEMO_NUMBER_START = {"erp": 10001, "crm": 50001}
 CENT = Decimal("0.01")
 DEMO_VAT_RATE = Decimal("0.081")  # Swiss standard VAT since 2024
+DEMO_COMPANY = "DEMO"  # the Mandant booking data go to (Sage 50 needs one)
+DEMO_REVENUE_ACCOUNT = "3200"  # a revenue account for each line's booking
 
 
 def seed(emulator: SqlEmulator, entity: str, records: list[dict[str, Any]]) -> list[str]:
@@ -79,13 +81,13 @@ def _invoices(emulator: SqlEmulator, records: list[dict[str, Any]]) -> list[str]
         net = sum(amounts, Decimal("0"))
         vat = (net * DEMO_VAT_RATE).quantize(CENT)
         invoice = {"net_amount": net, "vat_amount": vat, "gross_amount": net + vat, "remainder": net + vat,
-                   "status": "booked", **{k: v for k, v in record.items() if k != "lines"}}
+                   "status": "booked", "company": DEMO_COMPANY, **{k: v for k, v in record.items() if k != "lines"}}
         key = _insert(emulator, "invoices", [_numbered(emulator, "invoices", invoice, 0)])[0]
         keys.append(key)
         if "invoice_lines" in emulator.profile.entities and lines:
             _insert(emulator, "invoice_lines", [
                 {**line, "invoice_id": key, "item_id": items.get(str(line.get("item_id")), line.get("item_id")),
-                 "net_amount": amount, "account": "3200"}
+                 "net_amount": amount, "account": DEMO_REVENUE_ACCOUNT}
                 for line, amount in zip(lines, amounts)
             ])
     return keys

@@ -11,6 +11,7 @@ names), never through the mapping under test.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,11 +80,10 @@ class SqlEmulator:
     Duck-types the emulators' start/stop/base_url so the registry's Emulation can run it.
     """
 
-    def __init__(self, profile: Profile, url: str | None = None, *, state_file: Path | None = None):
-        if url is None:
-            if state_file is None:
-                raise ValueError("SqlEmulator needs a database URL or a state file for an embedded database")
-            url = f"sqlite:///{Path(state_file).with_suffix('.db').resolve()}"
+    def __init__(self, profile: Profile, url: str, *, state_file: Path | None = None):
+        # state_file: written when a session ends (stop), saying where the database is; the demo
+        # takes its presence for "seeded before".
+        self.state_file = state_file
         self.profile = profile
         self.url = url
         self.engine = sa.create_engine(url)
@@ -99,6 +99,8 @@ class SqlEmulator:
 
     def stop(self) -> None:
         self.engine.dispose()
+        if self.state_file is not None:
+            self.state_file.write_text(json.dumps({"database": self.url}))
 
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Rows in the product's own shape (column names); returns their keys, in order."""

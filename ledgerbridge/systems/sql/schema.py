@@ -90,6 +90,11 @@ class EntityTables:
             change_type = RowVersion() if change.strategy == "rowversion" else sa.DateTime()
             columns.append(sa.Column(change.column, change_type, nullable=True))
         self.main = _table(metadata, entity.table, columns)
+        # What probes, incremental reads and number lookups filter on (the check reports a missing one).
+        for indexed in (change.column, entity.number):
+            name = f"ix_{entity.table}_{indexed}".lower()
+            if indexed and indexed != entity.key.column and name not in {i.name for i in self.main.indexes}:
+                sa.Index(name, self.main.c[indexed])
         for unique in entity.unique:
             self.main.append_constraint(sa.UniqueConstraint(*unique, name=f"uq_{entity.table}_{'_'.join(unique)}".lower()))
         self.extensions = [
