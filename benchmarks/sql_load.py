@@ -93,6 +93,7 @@ def probe_cost(connector: SqlConnector, entity: str, cursor: str, ticks: int) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000, help="addresses read and probed")
+    parser.add_argument("--write-rows", type=int, default=None, help="addresses the connector creates (default: --rows)")
     parser.add_argument("--sync-rows", type=int, default=10_000,
                         help="addresses in the engine's initial load (its per-record hub bookkeeping dominates)")
     parser.add_argument("--ticks", type=int, default=20, help="probe ticks averaged")
@@ -132,13 +133,14 @@ def main() -> None:
         for connector in (reader, europa_reader, channel_reader):
             connector.close()
 
-        print(f"\n2a. initial load, connector writes only: {args.rows} addresses into europa3000")
+        write_rows = args.rows if args.write_rows is None else args.write_rows
+        print(f"\n2a. initial load, connector writes only: {write_rows} addresses into europa3000")
         target = product_database(url, "europa3000")
         writer = SqlConnector(target.profile, target.url)
         records = [{"number": str(200000 + n), "name": row["COMPANY1"], "street": row["STREET0"],
                     "postcode": row["ZIP0"], "city": row["CITY0"], "country": "CH", "currency": "CHF"}
-                   for n, row in enumerate(addresses(args.rows), 1)]
-        timed("create() per address: one transaction, ADRESSEN + DEBITOREN", args.rows,
+                   for n, row in enumerate(addresses(write_rows), 1)]
+        timed("create() per address: one transaction, ADRESSEN + DEBITOREN", write_rows,
               lambda: [writer.create("debtors", r) for r in records])
         writer.close()
 
