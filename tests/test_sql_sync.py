@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sql_systems import product_database
 from sync_helpers import engine_for
 
+from ledgerbridge.analytics import create_views
 from ledgerbridge.config import parse_config
 from ledgerbridge.store import T, HubStore
 
@@ -156,6 +157,12 @@ def test_cobra_to_europa3000_addresses_out_documents_back(pg_server_url, tmp_pat
     assert [p["POSITION"] for p in positions] == [1, 3]
     articles = {a["ID"]: a["ARTICLENO"] for a in cobra.rows("ARTICLES")}
     assert [articles[p["ARTICLEID"]] for p in positions] == ["SKI-100", "TB-7"]  # "who bought item X" works in cobra
+    # ... and in the analyst views over the hub
+    create_views(hub)
+    with hub.connect() as conn:
+        bought = conn.execute(sa.text(
+            "SELECT DISTINCT debtor_number, debtor_name FROM sales_lines WHERE item_number = 'SKI-100'")).all()
+    assert [tuple(b) for b in bought] == [("10001", "Bergbahnen Arosa AG")]
 
     # Every later change of an address reaches europa3000; then nothing is left to write.
     cobra.execute(cobra.tables["debtors"].main.update().where(
@@ -323,6 +330,7 @@ KILLED_SYNC = """
 import os, signal, sys
 sys.path[:0] = [{root!r}, {tests!r}]
 import sqlalchemy as sa
+from ledgerbridge.analytics import create_views
 from ledgerbridge.config import parse_config
 from ledgerbridge.store import HubStore
 from ledgerbridge.systems.sql.connector import SqlConnector
