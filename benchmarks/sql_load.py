@@ -14,7 +14,7 @@ Everything goes through pyodbc and unixODBC's PostgreSQL driver to a throwaway P
    customer addresses (pull both sides, reconcile, check, push with the hub's outbox bookkeeping per
    record), then a second run that writes nothing;
 3. probe: the one-query probe per strategy on the full tables, mean of repeated ticks:
-   rowversion MAX(), modified-at MAX(), the snapshot fingerprint (md5 over all rows on
+   rowversion MAX(), modified-at MAX(), the snapshot fingerprint (a sum of 64-bit row hashes on
    PostgreSQL; CHECKSUM_AGG(BINARY_CHECKSUM(*)) on SQL Server).
 
 Figures depend on the machine; the script prints them with the row counts.
@@ -127,7 +127,7 @@ def main() -> None:
             cursors[name] = chunks[-1].cursor if chunks else connector.probe("debtors", None)
         for name, connector, strategy in (("europa3000", europa_reader, "rowversion MAX()"),
                                           ("channelcrm", channel_reader, "modified-at MAX()"),
-                                          ("cobra", reader, "snapshot fingerprint (md5 over rows)")):
+                                          ("cobra", reader, "snapshot fingerprint (sum of row hashes)")):
             cost = probe_cost(connector, "debtors", cursors[name], args.ticks)
             print(f"  {name:<11} {strategy:<40} {args.rows:>8} rows  {cost:8.1f} ms per tick")
         for connector in (reader, europa_reader, channel_reader):

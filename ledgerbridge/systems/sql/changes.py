@@ -12,8 +12,8 @@
   (or all rows when the pull has no cursor). A chunk's hashes are saved only when the caller asks
   for the next chunk, i.e. after it has stored this one (state after data: a crash re-delivers at
   most a chunk). The cursor is a fingerprint of the whole table, computed by the database where it
-  can (SQL Server: CHECKSUM_AGG(BINARY_CHECKSUM(*)); PostgreSQL: md5 over the rows), so the probe
-  asks one aggregate query per tick instead of reading the table.
+  can (SQL Server: CHECKSUM_AGG(BINARY_CHECKSUM(*)); PostgreSQL: the sum of 64-bit row hashes), so
+  the probe asks one aggregate query per tick instead of reading the table.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from ledgerbridge.systems.sql.schema import EntityTables
 
@@ -123,10 +122,9 @@ def fingerprint(conn: sa.Connection, tables: EntityTables, where: sa.ColumnEleme
             query = sa.select(sa.func.CHECKSUM_AGG(sa.func.BINARY_CHECKSUM(sa.literal_column("*"))), sa.func.count())
             query = query.select_from(table)
         elif conn.dialect.name == "postgresql":
-            row_text = sa.func.md5(sa.cast(sa.literal_column(conn.dialect.identifier_preparer.quote(table.name)), sa.Text))
-            query = sa.select(
-                sa.func.md5(sa.func.string_agg(row_text, aggregate_order_by(sa.literal_column("','"), key))), sa.func.count()
-            ).select_from(table)
+            # Order-independent, as SQL Server's CHECKSUM_AGG: a sum of 64-bit row hashes, no sort.
+            row_text = sa.cast(sa.literal_column(conn.dialect.identifier_preparer.quote(table.name)), sa.Text)
+            query = sa.select(sa.func.sum(sa.func.hashtextextended(row_text, 0)), sa.func.count()).select_from(table)
         else:  # the embedded database has no row hash: the rows are read and hashed here
             digest = hashlib.sha256()
             query = sa.select(table).order_by(key)
