@@ -54,7 +54,7 @@ def test_reference_collections_are_seeded(api):
     assert api("GET", "/customer-groups/1").json()["name"] == "Domestic"
     assert api("GET", "/payment-terms/1").json()["name"] == "Net 14 days"
     zones = {z["vatZoneNumber"]: z["name"] for z in api("GET", "/vat-zones").json()["collection"]}
-    assert zones == {1: "Domestic", 2: "EU", 3: "Abroad"}
+    assert zones == {1: "Domestic", 2: "EU", 3: "Abroad", 4: "Domestic exempt"}
 
 
 # -- paging -----------------------------------------------------------------------------------
@@ -148,10 +148,44 @@ def test_max_lengths_references_and_nulls(api):
     assert api("POST", "/customers", json=customer(name="x" * 255, address="y" * 510)).status_code == 201
 
 
-def test_booleans_false_are_omitted(api):
-    created = api("POST", "/customers", json=customer(barred=False)).json()
-    assert "barred" not in created
+def test_false_booleans_are_present_as_in_the_real_answers(api):
+    created = api("POST", "/customers", json=customer()).json()  # barred not sent
+    assert created["barred"] is False
     assert api("POST", "/customers", json=customer(barred=True)).json()["barred"] is True
+    product = api("POST", "/products", json={"productNumber": "P1", "name": "Bolt",
+                                             "productGroup": {"productGroupNumber": 1}}).json()
+    assert product["barred"] is False
+
+
+def test_what_the_server_computes_is_shown(api, emu):
+    number = api("POST", "/customers", json=customer(name="Owing ApS")).json()["customerNumber"]
+    product = api("POST", "/products", json={"productNumber": "P-7", "name": "Bolt", "costPrice": 2.5, "salesPrice": 10.0,
+                                             "unit": {"unitNumber": 1}, "productGroup": {"productGroupNumber": 2}}).json()
+    assert product["unit"] == {"unitNumber": 1, "name": "pcs.", "self": f"{emu.base_url}/units/1"}
+    assert product["productGroup"]["name"] == "Services" and product["minimumStock"] == 0.0
+    emu.book_invoice(number, [{"product": {"productNumber": "P-7"}, "quantity": 2, "unitNetPrice": 10.0}],
+                     invoice_date="2020-01-01", due_date="2020-01-15")
+    draft = api("POST", "/invoices/drafts", json={
+        "date": "2099-01-01", "currency": "EUR", "customer": {"customerNumber": number},
+        "paymentTerms": {"paymentTermsNumber": 1}, "layout": {"layoutNumber": 1},
+        "recipient": {"name": "Owing ApS", "vatZone": {"vatZoneNumber": 2}},
+        "lines": [{"description": "Advice", "quantity": 1, "unitNetPrice": 100.0}]}).json()
+    booked = api("POST", "/invoices/booked", json={"draftInvoice": {"draftInvoiceNumber": draft["draftInvoiceNumber"]}}).json()
+
+    invoice = api("GET", f"/invoices/booked/{booked['bookedInvoiceNumber']}").json()
+    assert invoice["orderNumber"] == draft["draftInvoiceNumber"]
+    assert invoice["exchangeRate"] == 746.0 and invoice["roundingAmount"] == 0.0
+    assert invoice["pdf"]["download"] == f"{invoice['self']}/pdf" and invoice["sent"] == f"{invoice['self']}/sent"
+    assert invoice["recipient"]["vatZone"] == {"vatZoneNumber": 2, "self": f"{emu.base_url}/vat-zones/2"}
+    [line] = invoice["lines"]
+    assert line["discountPercentage"] == 0.0 and line["unitCostPrice"] == 0.0  # no product: no cost price
+    first = api("GET", "/invoices/booked/1").json()["lines"][0]
+    assert first["product"] == {"productNumber": "P-7", "self": f"{emu.base_url}/products/P-7"}
+    assert first["unit"] == {"unitNumber": 1, "name": "pcs.", "self": f"{emu.base_url}/units/1"}
+    assert first["unitCostPrice"] == 2.5
+    owing = api("GET", f"/customers/{number}").json()
+    assert owing["balance"] == 25.0 + 100.0  # 20 + 25 % domestic VAT, and the EU invoice without VAT
+    assert owing["dueAmount"] == 25.0  # only the first is past its due date
 
 
 # -- numbering and lastUpdated ----------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from conftest import make_config
 from ledgerbridge.model import Severity
 from ledgerbridge.store import T, hub
-from sync_helpers import engine_for
+from sync_helpers import engine_for, writes
 
 SWISS = {"OrganisationName": "Alpen Design AG", "OrganisationAddress": "Bahnhofstrasse 10",
          "OrganisationPostCode": "8001", "OrganisationCity": "Zürich", "OrganisationCountry": "Switzerland",
@@ -62,6 +62,33 @@ def test_swiss_and_german_customers_land_in_economic_with_their_vat_zones(setup)
     with store.connect() as conn:
         zones = dict(conn.execute(sa.select(hub("debtors").c.name, hub("debtors").c.vat_zone)).tuples().all())
     assert zones == {"Alpen Design AG": "abroad", "Nordwind Handels GmbH": "eu"}  # the ERP's zone, shown
+
+
+def test_the_erp_s_zone_comes_back_to_the_crm_s_view(setup):
+    config, store, webcrm, economic = setup
+    swiss = webcrm.insert_raw("Organisations", SWISS)["OrganisationId"]
+    german = webcrm.insert_raw("Organisations", GERMAN)["OrganisationId"]
+
+    engine_for(config, store).run(["debtors"])
+
+    # webCRM's own VAT group field shows the zone e-conomic holds
+    assert webcrm.get_raw("Organisations", swiss)["OrganisationVatGroup"] == "abroad"
+    assert webcrm.get_raw("Organisations", german)["OrganisationVatGroup"] == "eu"
+    mark = len(webcrm.request_log), len(economic.request_log)
+    engine_for(config, store).run(["debtors"])
+    assert writes(webcrm, mark[0]) == [] and writes(economic, mark[1]) == []
+
+
+def test_the_crm_s_field_for_the_zone_is_configurable(setup):
+    config, store, webcrm, economic = setup
+    crm = config.crm.model_copy(update={"options": {"vat_zone_field": "OrganisationExtraCustom2"}})
+    config = config.model_copy(update={"crm": crm})
+    swiss = webcrm.insert_raw("Organisations", SWISS)["OrganisationId"]
+
+    engine_for(config, store).run(["debtors"])
+
+    stored = webcrm.get_raw("Organisations", swiss)
+    assert stored["OrganisationExtraCustom2"] == "abroad" and stored["OrganisationVatGroup"] == ""
 
 
 def test_the_company_country_and_the_codes_are_configurable(setup):

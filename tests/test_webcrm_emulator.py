@@ -92,6 +92,8 @@ def test_every_route_is_in_the_spec(emu):
     the spec gives a resource it serves."""
     served = set()
     for route in emu.routes():
+        if route.path == "/{path:path}":
+            continue  # the 404 for every path not served
         for method in route.methods - {"HEAD"}:
             served.add((route.path, method.lower()))
     for path, method in sorted(served):

@@ -164,9 +164,18 @@ class EconomicConnector:
             raise RecordGone(f"economic: update {entity} {remote_id}: the record does not exist (deleted in economic)", status=404)
         if guard is not None:
             guard(self._from_remote(entity, current))
+        # Only the given fields are written; every other property goes back as e-conomic holds it
+        # (a country typed "Belgique" stays so, an address line is not re-joined).
         merged = {**self._from_remote(entity, current).values, **values}
-        payload = {k: v for k, v in current.items() if k not in mapping.remote_top_keys(entity)}
-        payload.update(self._to_remote(entity, merged))
+        fields = set(values)
+        if fields & {"street", "house_number"}:
+            fields |= {"street", "house_number", "country"}  # the line is joined from both (in the country's order)
+        if merged.get("vat_zone") is None:
+            fields.discard("vat_zone")  # a zone is required: an unknown one is left as it is
+        owned = set(mapping.remote_top_keys(entity, fields)) - ({"country"} - set(values))
+        payload = {k: v for k, v in current.items() if k not in owned}
+        written = self._to_remote(entity, {k: merged.get(k) for k in fields})
+        payload.update({k: v for k, v in written.items() if k in owned})
         if entity == "debtors":
             payload["customerNumber"] = current["customerNumber"]
         record = self._write("PUT", path, payload, entity=entity, what=f"update {entity} {remote_id}")

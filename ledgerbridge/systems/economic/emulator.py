@@ -11,7 +11,9 @@ What it implements, as documented:
   defaults: /currencies, /customer-groups, /payment-terms, /vat-zones, /product-groups, /units, /layouts;
 - validation: required properties, max/min lengths, types, references that must exist, nulls (e-conomic
   does not accept null: a property is cleared by leaving it out) -> 400 with the documented annotated
-  error body; PUT overwrites the whole object; false booleans are omitted from answers;
+  error body; PUT overwrites the whole object;
+- answers as the real API gives them: false booleans present, nested self links, the fields the
+  server computes (balances, names, exchange rate, pdf link, line cost prices: computed.py);
 - numbering: a customer without customerNumber gets the next free number; duplicates -> 400;
   `lastUpdated` (customers, products) is stamped on every write and strictly increases.
 
@@ -46,6 +48,10 @@ from ledgerbridge.systems.economic.schema import (
     ApiError, CONTACT_SCHEMA, CUSTOMER_SCHEMA, DEFAULT_PAGE_SIZE, DRAFT_SCHEMA, E_BAD_QUERY, E_DUPLICATE, E_MEDIA, E_NOT_FOUND, E_NOT_FOUND_REF, E_NULL, E_RANGE, E_REQUIRED, E_SCALE, E_TOO_LONG, E_TOO_SHORT, E_TYPE, E_UNAUTHORIZED, E_VALIDATION, LINE_SCHEMA, MAX_PAGE_SIZE, PRODUCT_SCHEMA, Prop, WriteSchema, _TYPES, _add_error, _error, _validation_error,
 )
 from ledgerbridge.systems.economic.emulator_hooks import EconomicHooks
+from ledgerbridge.systems.economic.computed import add_computed, customer_balances
+
+COMPUTED_ON = {"customers", "products", "contacts", "invoices/booked"}
+SHOWN_NAMES = {"unit", "productGroup"}  # references whose name the answers add (computed.py)
 
 
 class EconomicEmulator(Emulator):
@@ -302,14 +308,15 @@ class EconomicEmulator(Emulator):
         return str(request.base_url).rstrip("/")
 
     def _render(self, request: Request, path: str, record: dict[str, Any], *, detail: bool = True) -> dict:
-        """A stored record as the API shows it: with self links, false booleans left out.
+        """A stored record as the API shows it: with self links, false booleans and what the server
+        computes (computed.py).
 
         A shallow copy: only the top level and the reference objects that get a `self` link are new
         objects; nested values are shared with the stored record and never modified here. Every
         caller serialises the answer at once, inside the table lock, so the JSON is the same as from
         a deep copy (stored records hold JSON values only), without a JSON round trip per record.
         """
-        out = {k: v for k, v in record.items() if v is not False}
+        out = dict(record)
         base = self._base(request)
         for name, table in REFS.items():
             ref = out.get(name)
@@ -317,11 +324,21 @@ class EconomicEmulator(Emulator):
                 out[name] = {**ref, "self": f"{base}/{table}/{encode_key(ref[REF_KEYS[name]])}"}
         if path == "invoices/booked" and not detail:
             out.pop("lines", None)  # the collection schema has no lines; GET one invoice for them
-        key = COLLECTIONS["contacts" if path.endswith("/contacts") else path].key
+        table = "contacts" if path.endswith("/contacts") else path
+        if table in COMPUTED_ON:
+            add_computed(path, out, self.tables.rows, lambda collection, key: f"{base}/{collection}/{encode_key(key)}",
+                         lambda: self._balances(request))
+        key = COLLECTIONS[table].key
         out["self"] = f"{base}/{path}/{encode_key(out[key])}"
         if path == "customers":
             out["contacts"] = f"{out['self']}/contacts"
         return out
+
+    def _balances(self, request: Request) -> dict[str, tuple[float, float]]:
+        """Customers' balances, computed once per request (a page renders many customers)."""
+        if not hasattr(request.state, "balances"):
+            request.state.balances = customer_balances(self.tables.rows, date.today())
+        return request.state.balances
 
     def _collection(self, request: Request, path: str, records: list[dict[str, Any]],
                     table: str | None = None) -> JSONResponse:
@@ -468,6 +485,8 @@ class EconomicEmulator(Emulator):
                 if ref.get(REF_KEYS[name]) is None and isinstance(link, str):
                     number = decode_key(link.rstrip("/").rsplit("/", 1)[-1])
                     ref[REF_KEYS[name]] = int(number) if number.isdigit() and name != "product" else number
+            if name in REF_KEYS and isinstance(ref, dict) and name in SHOWN_NAMES:
+                ref.pop("name", None)  # the unit's/group's name is shown, never set through a product
         return out
 
     # -- handlers --------------------------------------------------------------------------------
@@ -617,6 +636,8 @@ class EconomicEmulator(Emulator):
 
     def _book(self, draft: dict[str, Any], number: int | None) -> dict[str, Any]:
         booked = {k: v for k, v in draft.items() if k != "draftInvoiceNumber"}
+        if draft.get("draftInvoiceNumber") is not None:
+            booked["orderNumber"] = draft["draftInvoiceNumber"]  # e-conomic keeps the draft's number
         booked["bookedInvoiceNumber"] = number
         booked["remainder"] = booked["grossAmount"]
         booked["remainderInBaseCurrency"] = booked["grossAmount"]

@@ -25,11 +25,12 @@ Source: the e-conomic REST documentation (/work/shared/contracts/economic). Choi
   remote_id "<bookedInvoiceNumber>". The API gives no payment date: payment_date stays None.
 
 Writes never send None: e-conomic rejects nulls, a property is cleared by leaving it out.
-Booleans are only present when true (e-conomic omits false booleans).
+A false boolean is written by leaving it out (e-conomic reads a missing boolean as false); answers carry it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -161,11 +162,16 @@ def mapped_fields(entity: str) -> tuple[str, ...]:
     return tuple(f.model for f in spec.fields) + spec.extra_fields
 
 
-def remote_top_keys(entity: str) -> tuple[str, ...]:
-    """The top-level remote properties the mapping owns (replaced wholesale on update)."""
-    keys = [f.remote.split(".")[0] for f in _spec(entity).fields]
+def remote_top_keys(entity: str, fields: Iterable[str] | None = None) -> tuple[str, ...]:
+    """The top-level remote properties the mapping owns (replaced wholesale on update), or those
+    that carry the given model fields."""
+    wanted = None if fields is None else set(fields)
+    keys = [f.remote.split(".")[0] for f in _spec(entity).fields if wanted is None or f.model in wanted]
     if entity == "debtors":
-        keys.append("address")
+        if wanted is None or wanted & {"street", "house_number"}:
+            keys.append("address")
+        if wanted is None or "vat_zone" in wanted:
+            keys.append("vatZone")
     return tuple(dict.fromkeys(keys))
 
 

@@ -19,6 +19,7 @@ from ledgerbridge.systems.base import READ_WRITE, Emulation, EntitySupport, Syst
 from ledgerbridge.systems.webcrm.webhooks import WebcrmWebhooks
 
 NUMBER_FIELD = "OrganisationExtraCustom1"
+VAT_ZONE_FIELD = "OrganisationVatGroup"  # webCRM's own VAT group field shows the ERP's VAT zone
 
 
 def _mapping(options: Mapping[str, Any]):
@@ -26,9 +27,10 @@ def _mapping(options: Mapping[str, Any]):
 
     number_field = str(options.get("number_field", NUMBER_FIELD))
     sellers = bool(options.get("sellers", False))
-    if number_field == NUMBER_FIELD and not sellers:
+    vat_zone_field = str(options.get("vat_zone_field", VAT_ZONE_FIELD))
+    if number_field == NUMBER_FIELD and not sellers and vat_zone_field == VAT_ZONE_FIELD:
         return DEFAULT
-    return WebcrmMapping(number_field=number_field, sellers=sellers)
+    return WebcrmMapping(number_field=number_field, sellers=sellers, vat_zone_field=vat_zone_field)
 
 
 def _connect(config):
@@ -38,6 +40,7 @@ def _connect(config):
         config.base_url, config.secret("api_key"),
         number_field=str(config.options.get("number_field", NUMBER_FIELD)),
         sellers=bool(config.options.get("sellers", False)),
+        vat_zone_field=str(config.options.get("vat_zone_field", VAT_ZONE_FIELD)),
         timeout=config.timeout_seconds, rate_per_second=config.rate_per_second,
     )
 
@@ -73,7 +76,9 @@ SYSTEM = System(
     secrets=("api_key",),
     options={"number_field": f"the OrganisationDto field holding the ERP customer number (default {NUMBER_FIELD})",
              "sellers": "true: debtors and orders carry their seller (OrganisationOwner, OpportunityAssignedTo "
-                        "-> employees); needs the employees entity synced (default false)"},
+                        "-> employees); needs the employees entity synced (default false)",
+             "vat_zone_field": "the OrganisationDto text field showing the VAT zone the ERP gives the customer "
+                               f"(domestic, eu, abroad; default {VAT_ZONE_FIELD})"},
     webhooks=WebcrmWebhooks(),
     emulation=Emulation(
         start=_emulator,

@@ -66,7 +66,7 @@ import requests
 from ledgerbridge.connectors.base import Chunk, ConnectorError, FieldLimits, RecordGone, RecordRejected, RemoteRecord, WriteGuard
 from ledgerbridge.connectors.http import HttpClient
 from ledgerbridge.systems.webcrm.contract import DELETABLE, FIND_BY_DATES, LINE_PARENTS, id_field, parse_timestamp
-from ledgerbridge.systems.webcrm.mapping import WebcrmMapping
+from ledgerbridge.systems.webcrm.mapping import VAT_ZONE_FIELD, WebcrmMapping
 
 FAR_FUTURE = "3000-01-01T00:00:00.000Z"
 MAX_PAGE_SIZE = 1000  # the spec's maximum for Size
@@ -94,6 +94,7 @@ class WebcrmConnector:
         payment_fields: dict[str, str] | None = None,
         line_fields: dict[str, str] | None = None,
         sellers: bool = False,
+        vat_zone_field: str = VAT_ZONE_FIELD,
         timeout: float = 30,
         max_attempts: int = 5,
         backoff_base: float = 0.2,
@@ -101,7 +102,7 @@ class WebcrmConnector:
     ):
         self.mapping = WebcrmMapping(
             number_field=number_field, item_fields=item_fields, invoice_fields=invoice_fields,
-            payment_fields=payment_fields, line_fields=line_fields, sellers=sellers,
+            payment_fields=payment_fields, line_fields=line_fields, sellers=sellers, vat_zone_field=vat_zone_field,
         )
         self._api_key = api_key
         options = dict(system=self.system, timeout=timeout, max_attempts=max_attempts, backoff_base=backoff_base)

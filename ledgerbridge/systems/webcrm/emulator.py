@@ -27,6 +27,11 @@ Choices where the spec is silent (documented so tests and connector agree):
 - Timestamps are UTC with milliseconds ("...T10:00:00.123Z") and strictly increasing across all
   writes, so a pull from an update-date cursor never misses a write; naive dates in a path are UTC.
 - Paging: Page defaults to 1, Size to 100; values outside the spec's bounds answer 400.
+- Paths the connector does not use are not served, though the spec has them (LinkedData,
+  LinkedSetup, ByOrganisation, ..., /Organisations/{id}/Events, Budgets, ...): they answer 404 like
+  a path the real API lacks, with ASP.NET Core's problem body, so nothing comes to depend on them
+  unnoticed. A non-numeric id that is none of the spec's literal segments answers 400, as webCRM's
+  int route parameter does.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from ledgerbridge.emulators.base import Emulator, iso
 from ledgerbridge.systems.webcrm import mapping as webcrm_mapping
@@ -54,6 +59,13 @@ from ledgerbridge.systems.webcrm.contract import (
     reference_targets,
     WRITE_DTO_FIELDS, id_field,
 )
+
+# The literal path segments after a resource in the spec (/Organisations/LinkedData, ...): another
+# route in the real API, never an id; the emulator serves those listed in routes() only.
+SPEC_SEGMENTS = frozenset({
+    "AllActive", "ByChannel", "ByOrganisation", "ByPipelineLevel", "ByResponsible", "ByResponsible2", "ByStatus",
+    "FindByCreateDates", "FindByUpdateDates", "Hooks", "LinkedData", "LinkedSetup",
+})
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Distinct id ranges per resource, so a test that mixes up an organisation id and a person id fails.
@@ -245,7 +257,19 @@ class WebcrmEmulator(Emulator):
                 ),
                 Route(f"/{resource}/{{id}}", self._bind(self.item, resource), methods=item_methods),
             ]
+        # Everything else (the spec's other paths, and paths it does not have): 404.
+        routes.append(Route("/{path:path}", self.not_served,
+                            methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]))
         return routes
+
+    async def not_served(self, request: Request) -> Response:
+        # A served path asked with another method: 405, as the router answers without this route.
+        if any(r.matches(request.scope)[0] is Match.PARTIAL for r in self._served_routes()):
+            return Response(status_code=405)
+        return not_found()
+
+    def _served_routes(self) -> list:
+        return [r for r in self.routes() if isinstance(r, Route) and r.path != "/{path:path}"]
 
     def _bind(self, handler, *args):
         async def endpoint(request: Request) -> Response:
@@ -330,6 +354,8 @@ class WebcrmEmulator(Emulator):
 
     async def item(self, request: Request, resource: str) -> Response:
         id = request.path_params["id"]
+        if id in SPEC_SEGMENTS:
+            return not_found()  # another route of the spec, not served (see the module docstring)
         if not id.lstrip("-").isdigit():
             return validation_problem({"id": [f"The value '{id}' is not valid."]})
         id = str(int(id))

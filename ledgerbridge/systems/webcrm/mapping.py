@@ -6,7 +6,9 @@ derives webCRM's field lengths from them. Fields are declared in the shared voca
 
 Mapped entities:
 - debtors  <-> Organisations (OrganisationDto). The ERP customer number has no native field; it
-  lives in a configurable custom field (default OrganisationExtraCustom1, maxLength 50).
+  lives in a configurable custom field (default OrganisationExtraCustom1, maxLength 50). The VAT
+  zone the ERP gives the customer (domestic, eu, abroad; ledgerbridge.vat_zones) is shown in
+  webCRM's own OrganisationVatGroup (maxLength 20), or the field `vat_zone_field` names.
 - contacts <-> Persons (PersonDto). PersonOrganisationId is the debtor reference.
 - items    <-> Products (ProductDto). The DTO has no native name/number fields; what a
   Product's Plus/Custom fields hold is set up per webCRM installation, so the layout is a
@@ -118,6 +120,9 @@ PERSON_NAME = Composite(
     lambda r: {"name": TEXT.into(r.get("PersonName")) or TEXT.into(person_full_name(r))},
 )
 
+# Where an organisation shows the ERP's VAT zone: webCRM's own VAT group field.
+VAT_ZONE_FIELD = "OrganisationVatGroup"
+
 # The default layout of the item fields in a webCRM product (installation-specific, see above).
 ITEM_FIELDS: dict[str, str] = {
     "number": "ProductPlus1",
@@ -209,9 +214,13 @@ class WebcrmMapping:
         payment_fields: dict[str, str] | None = None,
         line_fields: dict[str, str] | None = None,
         sellers: bool = False,
+        vat_zone_field: str = VAT_ZONE_FIELD,
     ):
         if number_field not in DTO_FIELDS["Organisations"]:
             raise ValueError(f"number_field {number_field!r} is not an OrganisationDto field")
+        if vat_zone_field == number_field:
+            raise ValueError(f"vat_zone_field {vat_zone_field!r} already holds the customer number")
+        vat_zone = layout_map("debtors", "vat_zone", vat_zone_field)
         item_fields = dict(item_fields or ITEM_FIELDS)
         for remote in item_fields.values():
             if remote not in DTO_FIELDS["Products"]:
@@ -237,6 +246,7 @@ class WebcrmMapping:
                 simple("website", "OrganisationWww"),
                 simple("crm_type", "OrganisationType"),
                 seller("seller_id", "OrganisationOwner", sellers),
+                vat_zone,
             ),
             "contacts": (
                 simple("debtor_id", "PersonOrganisationId", REFERENCE_INT),
