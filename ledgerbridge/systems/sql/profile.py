@@ -266,7 +266,8 @@ def merge(base: Any, override: Any) -> Any:
             if column.get("drop"):
                 by_name.pop(column["column"], None)
             else:
-                by_name[column["column"]] = merge(by_name.get(column["column"], {}), column)
+                given = {k: v for k, v in column.items() if k != "drop"}
+                by_name[column["column"]] = merge(by_name.get(column["column"], {}), given)
         return list(by_name.values())
     return override
 
