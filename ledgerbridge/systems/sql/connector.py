@@ -48,13 +48,13 @@ MAX_PAGE = 5000
 
 class SqlConnector:
     def __init__(self, profile: Profile, url: str | sa.URL, *, snapshot_store: str | None = None,
-                 output_clause: bool = False, engine: sa.Engine | None = None):
+                 output_clause: bool = False):
         self.profile = profile
         self.system = profile.system
         self.role = profile.role
         # No ping per checkout (a round trip per write); connections are renewed after 5 minutes,
         # and one dropped by the server fails one call, which the outbox retries.
-        self.engine = engine or sa.create_engine(url, pool_recycle=300)
+        self.engine = sa.create_engine(url, pool_recycle=300)
         self.metadata, self.tables = build_tables(profile)
         if not output_clause:
             for tables in self.tables.values():
