@@ -211,7 +211,8 @@ def list_quarantine(store: HubStore, *, include_resolved: bool, as_json: bool, s
     if as_json or include_resolved:
         if not as_json:
             print(f"{len(rows)} finding(s) in all")
-        _print_rows(rows, ["entity", "record_label", "target", "field", "reason", "first_seen", "resolved_at"], as_json)
+        _print_rows(rows, ["entity", "record_label", "target", "field", "severity", "reason", "first_seen", "resolved_at"],
+                    as_json)
         return 0
     from ledgerbridge.report import table as text_table
     from ledgerbridge.sync.review import held_back
@@ -220,7 +221,8 @@ def list_quarantine(store: HubStore, *, include_resolved: bool, as_json: bool, s
         groups = held_back(conn, systems)
     print(f"{len(rows)} finding(s) holding records back")
     for g in groups:
-        print(f"\n{g.entity} -> {g.target}: {g.field} ({g.check}), {len(g.records)} record(s). {g.next_step}")
+        warning = " [warning: sent without it]" if g.severity == "warn" else ""
+        print(f"\n{g.entity} -> {g.target}: {g.field} ({g.check}){warning}, {len(g.records)} record(s). {g.next_step}")
         held = [[r.label, r.value or "", r.reason, f"{r.first_seen:%Y-%m-%d %H:%M}"] for r in g.records]
         print("\n".join(f"  {line}" for line in text_table(held, ["record", "value", "reason", "held since"],
                                                            numbers=False).splitlines()))

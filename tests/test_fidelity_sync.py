@@ -13,6 +13,7 @@ import pytest
 from conftest import make_config
 from ledgerbridge.model import Severity
 from ledgerbridge.store import T, hub
+from ledgerbridge.sync.review import held_back
 from sync_helpers import engine_for, writes
 
 SWISS = {"OrganisationName": "Alpen Design AG", "OrganisationAddress": "Bahnhofstrasse 10",
@@ -138,6 +139,10 @@ def test_a_bad_phone_reaches_the_erp_without_the_phone_and_warns_until_fixed_at_
     [warning] = open_findings(store)
     assert (warning["field"], warning["severity"], warning["value"]) == ("phone", "warn", "'08343242525'")
     assert "phone" in warning["reason"] and warning["record_label"].endswith("Atelier Bruxelles SPRL")
+    with store.connect() as conn:  # what `ledgerbridge quarantine list` and the console show
+        [group] = held_back(conn, {"crm": "webcrm", "erp": "economic"})
+    assert (group.field, group.severity, group.target) == ("phone", "warn", "economic")
+    assert "sent to economic without phone" in group.next_step
 
     # a second run sends nothing more and keeps the one warning
     mark = len(economic.request_log)

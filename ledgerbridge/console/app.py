@@ -47,7 +47,8 @@ def create_app(store: HubStore, systems: dict[str, str], token: str, *, secure_c
             counts = {
                 "matches": len(review.open_suggestions(conn, systems)),
                 "duplicates": len(review.open_duplicates(conn, systems)),
-                "held": len({(g.entity, g.target, r.hub_id) for g in review.held_back(conn, systems) for r in g.records}),
+                "held": len({(g.entity, g.target, r.hub_id) for g in review.held_back(conn, systems)
+                             if g.severity != "warn" for r in g.records}),
                 "conflicts": len(review.recent_conflicts(conn, systems)),
                 "failed": len(review.failed_writes(conn, systems)),
             }

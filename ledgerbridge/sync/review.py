@@ -138,7 +138,8 @@ class HeldRecord:
 
 @dataclass(frozen=True)
 class HeldGroup:
-    """Records held back from one system by one check on one field."""
+    """Records held back from one system by one check on one field (severity block), or sent
+    without that field (severity warn: a warning)."""
 
     entity: str
     target: str
@@ -146,9 +147,13 @@ class HeldGroup:
     field: str
     check: str
     records: list[HeldRecord]
+    severity: str = "block"
 
     @property
     def next_step(self) -> str:
+        if self.severity == "warn":
+            return (f"These records were sent to {self.target} without {self.field}, which keeps its value there; "
+                    f"fix {self.field} in {self.source} and the next sync sends it.")
         return (f"Fix {self.field} of these records in {self.source}; the next sync checks them again "
                 f"and sends them to {self.target}.")
 
@@ -241,20 +246,22 @@ def open_duplicates(conn: sa.Connection, systems: dict[str, str]) -> list[Record
 
 
 def held_back(conn: sa.Connection, systems: dict[str, str]) -> list[HeldGroup]:
-    """Records the quality gate holds back now, grouped by entity, target system, field and check."""
+    """Records the quality gate holds back now (and warnings: records sent without a field), grouped
+    by entity, target system, field, check and severity; held-back groups first."""
     quarantine = T["quarantine"]
     rows = conn.execute(
         sa.select(quarantine).where(quarantine.c.resolved_at.is_(None)).order_by(
             quarantine.c.entity, quarantine.c.target, quarantine.c.field, quarantine.c.check_name,
             quarantine.c.record_label, quarantine.c.id)
     ).mappings()
-    groups: dict[tuple[str, str, str, str], list[HeldRecord]] = {}
+    groups: dict[tuple[str, str, str, str, str], list[HeldRecord]] = {}
     for r in rows:
-        groups.setdefault((r["entity"], r["target"], r["field"], r["check_name"]), []).append(
+        groups.setdefault((r["entity"], r["target"], r["field"], r["check_name"], r["severity"] or "block"), []).append(
             HeldRecord(r["record_key"], r["record_label"] or r["record_key"], r["value"], r["reason"], r["first_seen"]))
     other = {systems["crm"]: systems["erp"], systems["erp"]: systems["crm"]}
-    return [HeldGroup(entity, target, other.get(target, "the source system"), field, check, records)
-            for (entity, target, field, check), records in groups.items()]
+    found = [HeldGroup(entity, target, other.get(target, "the source system"), field, check, records, severity)
+             for (entity, target, field, check, severity), records in groups.items()]
+    return sorted(found, key=lambda g: g.severity == "warn")  # stable: the query's order within each
 
 
 def recent_conflicts(conn: sa.Connection, systems: dict[str, str], limit: int = 200) -> list[Conflict]:
