@@ -219,6 +219,16 @@ def build_metadata() -> sa.MetaData:
         sa.Column("event_key", sa.String(250), unique=True),  # system + sender's event id or body hash: replays are refused
     )
     sa.Table(
+        "plan_queue",
+        metadata,
+        sa.Column("entity", sa.String(40), primary_key=True),
+        sa.Column("side", sa.String(3), primary_key=True),
+        sa.Column("hub_id", sa.String(32), primary_key=True),
+        ts("queued_at", nullable=False),
+        comment="Records the plan towards a side must look at: changed by reconcile, filled by a create, decided "
+                "in review, or waiting for a parent. The plan reads these, not the whole table.",
+    )
+    sa.Table(
         "erasures",
         metadata,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

@@ -94,8 +94,9 @@ class SyncEngine:
     def reconcile(self, entity: str, run_id: str | None = None) -> ReconcileResult:
         return reconcile(self.store, self.config, entity, run_id=run_id)
 
-    def plan(self, side: str, entity: str, *, run_id: str | None = None, record: bool = True) -> tuple[Plan, GateResult]:
-        plan = plan_push(self.store, self.config, entity, side)
+    def plan(self, side: str, entity: str, *, run_id: str | None = None, record: bool = True,
+             full: bool = False) -> tuple[Plan, GateResult]:
+        plan = plan_push(self.store, self.config, entity, side, full=full)
         limits = self.connectors[side].limits(entity)
         gate = apply_gate(
             self.store, plan, limits, threshold=self.config.quality.block_threshold,
@@ -112,7 +113,7 @@ class SyncEngine:
     def settle(self, side: str, entity: str, *, run_id: str | None = None) -> int:
         """Resolve creates without an answer before planning, so one not carried out is planned again
         in this run; returns how many were found (and confirmed) by their number."""
-        found = settle_uncertain(self.store, self.connectors[side], entity, model_entity(entity).number_field,
+        found = settle_uncertain(self.store, self.connectors[side], side, entity, model_entity(entity).number_field,
                                  self.config.retries)
         for row, record in found:
             confirm_found(self.store, row, record, side, entity, run_id)
@@ -141,7 +142,7 @@ class SyncEngine:
             for side in sides:
                 if not dry_run:
                     self.settle(side, entity, run_id=run_id)
-                plan, gate = self.plan(side, entity, run_id=run_id, record=not dry_run)
+                plan, gate = self.plan(side, entity, run_id=run_id, record=not dry_run, full=full)
                 waiting.update(plan.waiting)
                 summary.deferred += len(plan.deferred)
                 not_created.update(plan.not_created)

@@ -25,6 +25,7 @@ from ledgerbridge.quality import Finding, QualityReport, check_records
 from ledgerbridge.store import T, HubStore, dialect_insert, hub, to_json, utcnow
 from ledgerbridge.sync.deletes import DELETE_OPERATIONS
 from ledgerbridge.sync.outbox import PLANNED, supersede
+from ledgerbridge.sync.queue import settle as settle_queue
 from ledgerbridge.sync.plan import Plan, PlannedWrite
 
 
@@ -178,6 +179,7 @@ def apply_gate(
         )
         if result.blocked:
             return result
+        settle_queue(store, conn, plan.entity, plan.side, plan.done(), everything=plan.everything)
         planned = {w.hub_id: i for i, w in enumerate(result.planned)}
         carried = supersede(conn, plan.entity, plan.system, planned, keep_open=set(plan.deferred))
         if result.planned:

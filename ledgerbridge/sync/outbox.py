@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from ledgerbridge.config import RetryConfig
 from ledgerbridge.connectors.base import Connector, ConnectorError, RemoteRecord
 from ledgerbridge.store import T, HubStore, utcnow
+from ledgerbridge.sync.queue import enqueue
 
 PLANNED, SENT, CONFIRMED, RETRY, FAILED, OBSOLETE = "planned", "sent", "confirmed", "retry", "failed", "obsolete"
 # "pending" is what earlier versions called "sent"
@@ -94,7 +95,7 @@ def complete_pull_started(conn: sa.Connection, system: str, entity: str) -> date
 
 
 def settle_uncertain(
-    store: HubStore, connector: Connector, entity: str, number_field: str | None, policy: RetryConfig
+    store: HubStore, connector: Connector, side: str, entity: str, number_field: str | None, policy: RetryConfig
 ) -> list[tuple[dict[str, Any], RemoteRecord]]:
     """Resolve creates whose outcome is unknown; returns (row, record) for those found by number,
     which the caller confirms like a successful create. Reconcile links the others it finds."""
@@ -140,6 +141,7 @@ def settle_uncertain(
                 close(conn, row["id"], OBSOLETE,
                       "the answer was lost and a complete pull afterwards did not find the record: not carried "
                       "out; planned again")
+                enqueue(conn, entity, [row["hub_id"]], sides=(side,))
     return found
 
 

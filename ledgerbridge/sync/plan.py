@@ -20,6 +20,7 @@ from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import T, HubStore, hub, staging, utcnow
 from ledgerbridge.sync.deletes import action_for, erases
 from ledgerbridge.sync.outbox import RETRY, UNCERTAIN, as_utc, open_rows
+from ledgerbridge.sync.queue import queued
 from ledgerbridge.sync.records import content_hash
 from ledgerbridge.systems import mapped_fields
 
@@ -60,6 +61,16 @@ class Plan:
     not_created: dict[str, str] = field(default_factory=dict)  # hub id -> why it is not created (yet)
     waiting: dict[str, str] = field(default_factory=dict)  # hub id -> which referenced record is missing
     deferred: dict[str, str] = field(default_factory=dict)  # hub id -> why its write waits (retry, lookup)
+    considered: set[str] = field(default_factory=set)  # hub ids looked at (ledgerbridge.sync.queue)
+    everything: bool = False  # the whole table was looked at, not only the queue
+    under_review: set[str] = field(default_factory=set)  # skipped until a person decides
+
+    def still_queued(self) -> set[str]:
+        """Records that must be looked at again next time: waiting for a parent, a retry or a review."""
+        return set(self.waiting) | set(self.deferred) | self.under_review
+
+    def done(self) -> set[str]:
+        return self.considered - self.still_queued()
 
     def skip(self, hub_id: str, reason: str) -> None:
         self.not_created[hub_id] = reason
@@ -80,7 +91,9 @@ def record_label(entity: Entity, values: dict[str, Any]) -> str:
     return f"(no name: {', '.join(clues[:2])})" if clues else ""
 
 
-def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) -> Plan:
+def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str, *, full: bool = False) -> Plan:
+    """The writes towards `side`, looking at the queued records and due outbox work (the whole hub
+    table with `full`, or the first time a side is planned)."""
     entity = model_entity(entity_name)
     system_config = config.crm if side == "crm" else config.erp
     system = system_config.system
@@ -93,21 +106,29 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
     trigger = entity_config.create_in_erp if side == "erp" else entity_config.create_in_crm
 
     with store.connect() as conn:
-        links = _links(conn, entity_name, system)
-        gone = _gone(conn, entity_name, system)
-        sent = _sent_hashes(conn, entity_name, system)
-        refused = _refused_hashes(conn, entity_name, system)
         waiting_rows = open_rows(conn, entity_name, system)
+        queue = None if full else queued(conn, entity_name, side)
+        only = None if queue is None else queue | set(waiting_rows)
+        plan.everything = only is None
+        records = _hub_records(conn, entity_name, only)
+        ids = None if only is None else [r["hub_id"] for r in records]
+        links = _links(conn, entity_name, system, ids)
+        gone = _gone(conn, entity_name, system, ids)
+        sent = _sent_hashes(conn, entity_name, system, ids)
+        refused = _refused_hashes(conn, entity_name, system, ids)
         now = utcnow()
-        target_rows = _staging_by_id(conn, side, entity_name)
-        references = {ref.name: _links(conn, ref.reference, system) for ref in entity.references}
-        gone_references = {ref.name: _gone(conn, ref.reference, system) for ref in entity.references}
+        target_rows = _staging_by_id(conn, side, entity_name, None if ids is None else list(links.values()))
+        parents = {ref.name: None if ids is None else [r[ref.name] for r in records if r[ref.name]]
+                   for ref in entity.references}
+        references = {ref.name: _links(conn, ref.reference, system, parents[ref.name]) for ref in entity.references}
+        gone_references = {ref.name: _gone(conn, ref.reference, system, parents[ref.name]) for ref in entity.references}
         under_review = _under_review(conn, entity_name, config, side)
         used_numbers = _used_numbers(conn, entity) if entity_config.number_policy == "hub" else set()
         with_invoices = _debtors_with_invoices(conn) if trigger == "first_invoice" else set()
-        for record in conn.execute(sa.select(hub(entity_name)).order_by(hub(entity_name).c.created_at)).mappings():
+        for record in records:
             hub_values = {name: record[name] for name in entity.field_names}
             hub_id = record["hub_id"]
+            plan.considered.add(hub_id)
             if record["deleted_at"] is not None:
                 _follow_delete(plan, config, entity, record, links.get(hub_id), hub_id in gone)
                 continue
@@ -173,6 +194,7 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str) 
                 continue
             if hub_id in under_review:
                 plan.skip(hub_id, "a possible match or duplicate awaits review (ledgerbridge matches list)")
+                plan.under_review.add(hub_id)
                 continue
             if side == "erp":
                 for name, default in entity_config.erp_defaults_for(hub_values.get("country")).items():
@@ -219,42 +241,73 @@ def _allocate(number_range: tuple[int, int] | None, used: set[str]) -> str:
     raise RuntimeError(f"number range {first}-{last} is used up")
 
 
-def _links(conn: sa.Connection, entity_name: str, system: str) -> dict[str, str]:
+def _hub_records(conn: sa.Connection, entity_name: str, only: set[str] | None) -> list[Any]:
+    """The hub records to plan, oldest first: all, or those in `only`."""
+    table = hub(entity_name)
+    if only is None:
+        return list(conn.execute(sa.select(table).order_by(table.c.created_at)).mappings())
+    found = []
+    ids = sorted(only)
+    for start in range(0, len(ids), 500):
+        found += conn.execute(sa.select(table).where(table.c.hub_id.in_(ids[start : start + 500]))).mappings().all()
+    return sorted(found, key=lambda r: (r["created_at"], r["hub_id"]))
+
+
+def _restricted(conn: sa.Connection, query: sa.Select, column: sa.ColumnElement, ids: list[str] | None) -> list[tuple]:
+    """Rows of `query`, all or only where `column` is one of `ids` (in batches the databases accept)."""
+    if ids is None:
+        return list(conn.execute(query).tuples())
+    rows: list[tuple] = []
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 500):
+        rows += conn.execute(query.where(column.in_(unique[start : start + 500]))).tuples().all()
+    return rows
+
+
+def _links(conn: sa.Connection, entity_name: str, system: str, ids: list[str] | None = None) -> dict[str, str]:
     id_map = T["id_map"]
     query = sa.select(id_map.c.hub_id, id_map.c.remote_id).where(
         id_map.c.entity == entity_name, id_map.c.system == system
     )
-    return dict(conn.execute(query).tuples().all())
+    return dict(_restricted(conn, query, id_map.c.hub_id, ids))
 
 
-def _gone(conn: sa.Connection, entity_name: str, system: str) -> set[str]:
-    """Hub ids whose record was found deleted in the system by a write."""
+def _gone(conn: sa.Connection, entity_name: str, system: str, ids: list[str] | None = None) -> set[str]:
+    """Hub ids no longer written to in the system (deleted there, barred, anonymised, unlinked)."""
     id_map = T["id_map"]
     query = sa.select(id_map.c.hub_id).where(
         id_map.c.entity == entity_name, id_map.c.system == system, id_map.c.gone_at.is_not(None)
     )
-    return set(conn.execute(query).scalars())
+    return {row[0] for row in _restricted(conn, query, id_map.c.hub_id, ids)}
 
 
-def _refused_hashes(conn: sa.Connection, entity_name: str, system: str) -> dict[str, str]:
+def _refused_hashes(conn: sa.Connection, entity_name: str, system: str, ids: list[str] | None = None) -> dict[str, str]:
     state = T["sync_state"]
     query = sa.select(state.c.hub_id, state.c.last_refused_hash).where(
         state.c.entity == entity_name, state.c.system == system, state.c.last_refused_hash.is_not(None)
     )
-    return dict(conn.execute(query).tuples().all())
+    return dict(_restricted(conn, query, state.c.hub_id, ids))
 
 
-def _sent_hashes(conn: sa.Connection, entity_name: str, system: str) -> dict[str, str]:
+def _sent_hashes(conn: sa.Connection, entity_name: str, system: str, ids: list[str] | None = None) -> dict[str, str]:
     state = T["sync_state"]
     query = sa.select(state.c.hub_id, state.c.last_sent_hash).where(
         state.c.entity == entity_name, state.c.system == system, state.c.last_sent_hash.is_not(None)
     )
-    return dict(conn.execute(query).tuples().all())
+    return dict(_restricted(conn, query, state.c.hub_id, ids))
 
 
-def _staging_by_id(conn: sa.Connection, side: str, entity_name: str) -> dict[str, dict[str, Any]]:
+def _staging_by_id(conn: sa.Connection, side: str, entity_name: str,
+                   remote_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
     table = staging(side, entity_name)
-    return {r["remote_id"]: dict(r) for r in conn.execute(sa.select(table)).mappings()}
+    if remote_ids is None:
+        return {r["remote_id"]: dict(r) for r in conn.execute(sa.select(table)).mappings()}
+    found: dict[str, dict[str, Any]] = {}
+    unique = sorted(set(remote_ids))
+    for start in range(0, len(unique), 500):
+        query = sa.select(table).where(table.c.remote_id.in_(unique[start : start + 500]))
+        found.update({r["remote_id"]: dict(r) for r in conn.execute(query).mappings()})
+    return found
 
 
 def _under_review(conn: sa.Connection, entity_name: str, config: SyncConfig, side: str) -> set[str]:

@@ -43,6 +43,7 @@ from ledgerbridge.store import T, HubStore, dialect_insert, hub, staging, to_jso
 from ledgerbridge.sync import outbox as box
 from ledgerbridge.sync.deletes import DELETE_OPERATIONS, mark_gone
 from ledgerbridge.sync.erasure import erase_in, purge_if_done
+from ledgerbridge.sync.queue import enqueue
 from ledgerbridge.sync.records import coerce, content_hash
 from ledgerbridge.sync.shadows import load_shadows, shadow_row
 from ledgerbridge.systems import mapped_fields
@@ -86,7 +87,7 @@ def push(
     fields = tuple(f for f in mapped_fields(connector.system, entity_name) if f in entity.field_by_name)
     outbox = T["outbox"]
     result = PushResult(entity_name, connector.system)
-    for row, record in box.settle_uncertain(store, connector, entity_name, entity.number_field, policy):
+    for row, record in box.settle_uncertain(store, connector, side, entity_name, entity.number_field, policy):
         confirm_found(store, row, record, side, entity_name, run_id)
         result.recovered += 1
     with store.connect() as conn:
@@ -123,7 +124,7 @@ def push(
             try:
                 how = _follow_delete(connector, entity, row["operation"], row["remote_id"])
             except ConnectorError as exc:
-                _retry_or_fail(store, row, str(exc), policy, result, what)
+                _retry_or_fail(store, row, str(exc), policy, result, what, side)
                 continue
             _followed(store, row, how, side, entity_name, systems)
             result.deleted.append({**what, "done": how})
@@ -136,7 +137,7 @@ def push(
                 guard = _unchanged_since_read(entity, connector.system, send, expected)
                 stored = connector.update(entity_name, row["remote_id"], {k: values.get(k) for k in send}, guard=guard)
         except StaleWrite as exc:
-            _close(store, row, box.OBSOLETE, str(exc))
+            _close(store, row, box.OBSOLETE, str(exc), requeue=side)
             result.stale += 1
             continue
         except RecordGone as exc:
@@ -152,10 +153,10 @@ def push(
                 _close(store, row, box.SENT, f"{exc}; the record is looked up before the create is sent again")
                 result.uncertain.append({**what, "error": str(exc)})
             else:  # an update sends the same values again safely
-                _retry_or_fail(store, row, str(exc), policy, result, what)
+                _retry_or_fail(store, row, str(exc), policy, result, what, side)
             continue
         except ConnectorError as exc:
-            _retry_or_fail(store, row, str(exc), policy, result, what)
+            _retry_or_fail(store, row, str(exc), policy, result, what, side)
             continue
         _confirm(store, row, stored, side, entity_name, fields, run_id, send=send, expected=shadows.get(row["hub_id"]))
         if row["operation"] == "create":
@@ -250,12 +251,16 @@ def _staged(conn: sa.Connection, side: str, entity_name: str, remote_ids: list[s
     return found
 
 
-def _close(store: HubStore, row: Any, status: str, reason: str) -> None:
+def _close(store: HubStore, row: Any, status: str, reason: str, *, requeue: str | None = None) -> None:
+    """Close the row; `requeue` (a side) when the record must be planned again towards it."""
     with store.begin() as conn:
         box.close(conn, row["id"], status, reason)
+        if requeue:
+            enqueue(conn, row["entity"], [row["hub_id"]], sides=(requeue,))
 
 
-def _retry_or_fail(store: HubStore, row: Any, error: str, policy: RetryConfig, result: PushResult, what: dict) -> None:
+def _retry_or_fail(store: HubStore, row: Any, error: str, policy: RetryConfig, result: PushResult, what: dict,
+                   side: str) -> None:
     attempts = row["attempts"] + 1
     now = utcnow()
     with store.begin() as conn:
@@ -263,6 +268,7 @@ def _retry_or_fail(store: HubStore, row: Any, error: str, policy: RetryConfig, r
             reason = (f"{error} — gave up after {attempts} attempts; check that {row['system']} is reachable and "
                       "accepts us: the next sync plans the write again from the start")
             box.close(conn, row["id"], box.FAILED, reason)
+            enqueue(conn, row["entity"], [row["hub_id"]], sides=(side,))
             result.failed.append({**what, "error": reason})
             return
         next_at = now + box.retry_delay(policy, attempts)
@@ -322,6 +328,7 @@ def _confirm(
             ["remote_id"],
         )
         if row["operation"] == "create":
+            enqueue(conn, entity_name, [row["hub_id"]], sides=("crm" if side == "erp" else "erp",))  # number back
             conn.execute(
                 dialect_insert(conn, T["id_map"]).on_conflict_do_nothing(),
                 {

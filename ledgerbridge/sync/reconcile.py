@@ -35,6 +35,7 @@ from ledgerbridge.sync.deletes import erases
 from ledgerbridge.sync.erasure import links as erasure_links
 from ledgerbridge.sync.erasure import purge_if_done
 from ledgerbridge.sync.outbox import UNCERTAIN, confirm_by_lookup
+from ledgerbridge.sync.queue import enqueue
 from ledgerbridge.sync.shadows import load_shadows, save_shadows, shadow_row
 from ledgerbridge.systems import mapped_fields
 
@@ -129,6 +130,11 @@ def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: 
         store.upsert(conn, hub(entity_name), hub_writes, ["hub_id"])
         deleted = detect_deletes(conn, config, entity, systems, now)
         result.deleted = len(deleted)
+        enqueue(conn, entity_name, [*by_hub.keys(), *deleted])
+        # A new child may be what its parent's creation trigger waits for (first_invoice).
+        new_children = [w for w in hub_writes if w["created_at"] == now]
+        for ref in entity.references:
+            enqueue(conn, ref.reference, [w[ref.name] for w in new_children if w.get(ref.name)])
         save_shadows(store, conn, shadow_writes)
         for system, hub_id, remote_id in own_creates:
             confirm_by_lookup(conn, entity_name, system, hub_id, remote_id, now)
