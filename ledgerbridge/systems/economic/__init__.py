@@ -68,6 +68,8 @@ SYSTEM = System(
     roles=frozenset({"erp"}),
     entities={
         "debtors": EntitySupport(READ_WRITE, assigns_number=True, probe=True),
+        # suppliers: /suppliers has no lastUpdated, so no probe; a schedule reads them all
+        "creditors": EntitySupport(READ_WRITE, assigns_number=True),
         # contacts and payments have no change stamp: no probe, a schedule picks them up
         "contacts": EntitySupport(READ_WRITE),
         "items": EntitySupport(READ_WRITE, probe=True),

@@ -50,17 +50,24 @@ INVOICE_FIELDS = ("bookedInvoiceNumber, currency, customer.customerNumber, date,
                   "recipient.zip, references.customerContact.customer.customerNumber, references.other, "
                   "references.salesPerson.employeeNumber, references.vendorReference.employeeNumber")
 DRAFT_FIELDS = "currency, customer.customerNumber, date, draftInvoiceNumber, notes.heading, dueDate"
+# The suppliers page names no filterable/sortable properties: the scalar ones, as for customers.
+SUPPLIER_FIELDS = ("address, bankAccount, barred, city, corporateIdentificationNumber, country, currency, email, "
+                   "name, phone, supplierNumber, zip")
 
 REFS = {"customerGroup": "customer-groups", "paymentTerms": "payment-terms", "vatZone": "vat-zones",
         "layout": "layouts", "productGroup": "product-groups", "unit": "units", "customer": "customers",
-        "product": "products"}
+        "product": "products", "supplierGroup": "supplier-groups"}
 REF_KEYS = {"customerGroup": "customerGroupNumber", "paymentTerms": "paymentTermsNumber",
             "vatZone": "vatZoneNumber", "layout": "layoutNumber", "productGroup": "productGroupNumber",
-            "unit": "unitNumber", "customer": "customerNumber", "product": "productNumber"}
+            "unit": "unitNumber", "customer": "customerNumber", "product": "productNumber",
+            "supplierGroup": "supplierGroupNumber"}
 
 COLLECTIONS: dict[str, Collection] = {
     "customers": Collection("customers", "customerNumber", _fs(CUSTOMER_FIELDS), _fs(CUSTOMER_FIELDS)),
     "products": Collection("products", "productNumber", _fs(PRODUCT_FILTERS), _fs(PRODUCT_SORTS), numeric_key=False),
+    "suppliers": Collection("suppliers", "supplierNumber", _fs(SUPPLIER_FIELDS), _fs(SUPPLIER_FIELDS)),
+    "supplier-groups": Collection("supplier-groups", "supplierGroupNumber", _fs("supplierGroupNumber, name"),
+                                  _fs("supplierGroupNumber, name")),
     "contacts": Collection("contacts", "customerContactNumber", _fs(CONTACT_FIELDS), _fs(CONTACT_FIELDS)),
     "invoices/drafts": Collection("invoices/drafts", "draftInvoiceNumber", _fs(DRAFT_FIELDS), _fs(DRAFT_FIELDS)),
     "invoices/booked": Collection("invoices/booked", "bookedInvoiceNumber", _fs(INVOICE_FIELDS), _fs(INVOICE_FIELDS)),
@@ -86,6 +93,8 @@ DEFAULTS: dict[str, list[dict[str, Any]]] = {
         {"code": "NOK", "isoNumber": "578", "name": "Norwegian krone"},
     ],
     "customer-groups": [{"customerGroupNumber": 1, "name": "Domestic"}, {"customerGroupNumber": 2, "name": "Foreign"}],
+    "supplier-groups": [{"supplierGroupNumber": 1, "name": "Domestic suppliers"},
+                        {"supplierGroupNumber": 2, "name": "Foreign suppliers"}],
     "payment-terms": [
         {"paymentTermsNumber": 1, "name": "Net 14 days", "daysOfCredit": 14, "paymentTermsType": "net"},
         {"paymentTermsNumber": 2, "name": "Net 30 days", "daysOfCredit": 30, "paymentTermsType": "net"},

@@ -43,7 +43,7 @@ from ledgerbridge.connectors.http import HttpClient
 from ledgerbridge.systems.economic import mapping
 from ledgerbridge.vat_zones import VatZones
 
-ENTITIES = ("debtors", "contacts", "items", "invoices", "invoice_lines", "payments")
+ENTITIES = ("debtors", "creditors", "contacts", "items", "invoices", "invoice_lines", "payments")
 MAX_PAGE_SIZE = 1000
 STAMPED_PATHS = {"debtors": "/customers", "items": "/products"}
 # Invoice lines need one GET per invoice: calls in flight at once, and how far ahead they may run.
@@ -108,6 +108,10 @@ class EconomicConnector:
             yield from self._iter_stamped(entity, cursor, size)
         elif entity == "contacts":
             yield from self._iter_contacts(size)
+        elif entity == "creditors":  # /suppliers has no lastUpdated: every pull reads them all
+            for page in self._pages("/suppliers", {"pagesize": size}, what="list suppliers"):
+                if page:
+                    yield Chunk([self._from_remote("creditors", r) for r in page], None)
         elif entity in ("invoices", "invoice_lines"):
             yield from self._iter_invoices(entity, cursor, size)
         elif entity == "payments":
@@ -129,7 +133,7 @@ class EconomicConnector:
 
     def find_by_number(self, entity: str, number: str) -> RemoteRecord | None:
         """The record with this business number: debtors and invoices are keyed by number, items too."""
-        if entity not in ("debtors", "items", "invoices"):
+        if entity not in ("debtors", "creditors", "items", "invoices"):
             raise KeyError(f"economic: {entity} has no business number")
         if entity != "items" and not str(number).strip().isdigit():
             return None  # e-conomic numbers are integers: no record can carry this one
@@ -144,6 +148,8 @@ class EconomicConnector:
         payload = self._to_remote(entity, values, create=True)
         if entity == "debtors":
             path = "/customers"
+        elif entity == "creditors":
+            path = "/suppliers"
         elif entity == "items":
             path = "/products"
         elif entity == "contacts":
@@ -156,7 +162,7 @@ class EconomicConnector:
         return self._from_remote(entity, record)
 
     def update(self, entity: str, remote_id: str, values: dict[str, Any], *, guard: WriteGuard | None = None) -> RemoteRecord:
-        if entity not in ("debtors", "items", "contacts"):
+        if entity not in ("debtors", "creditors", "items", "contacts"):
             raise KeyError(f"economic: cannot update {entity}")
         path = self._path(entity, remote_id)
         current = self._get_json(path, what=f"get {entity} {remote_id}")
@@ -178,6 +184,8 @@ class EconomicConnector:
         payload.update({k: v for k, v in written.items() if k in owned})
         if entity == "debtors":
             payload["customerNumber"] = current["customerNumber"]
+        elif entity == "creditors":
+            payload["supplierNumber"] = current["supplierNumber"]
         record = self._write("PUT", path, payload, entity=entity, what=f"update {entity} {remote_id}")
         return self._from_remote(entity, record)
 
@@ -199,6 +207,8 @@ class EconomicConnector:
         rid = str(remote_id)
         if entity == "debtors":
             return f"/customers/{quote(rid)}"
+        if entity == "creditors":
+            return f"/suppliers/{quote(rid)}"
         if entity == "items":
             return f"/products/{mapping.encode_key(rid)}"
         if entity in ("invoices", "payments"):

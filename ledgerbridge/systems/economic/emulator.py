@@ -6,9 +6,10 @@ What it implements, as documented:
   (maxPageSizeAllowed, skipPages, pageSize, results, resultsWithoutFilter, firstPage, nextPage only when
   there is one, lastPage), `self` links, `filter=` (the $eq/$gt/$and/... language, escapes, parentheses;
   a property that is not filterable -> 400) and `sort=` (sortable properties only);
-- /customers (+ /:customerNumber, /:customerNumber/contacts), /products, /invoices/drafts,
+- /customers (+ /:customerNumber, /:customerNumber/contacts), /suppliers (+ /:supplierNumber; no
+  lastUpdated in its docs), /products, /invoices/drafts,
   /invoices/booked, and the reference collections a customer/product/invoice needs, seeded with
-  defaults: /currencies, /customer-groups, /payment-terms, /vat-zones, /product-groups, /units, /layouts;
+  defaults: /currencies, /customer-groups, /supplier-groups, /payment-terms, /vat-zones, /product-groups, /units, /layouts;
 - validation: required properties, max/min lengths, types, references that must exist, nulls (e-conomic
   does not accept null: a property is cleared by leaving it out) -> 400 with the documented annotated
   error body; PUT overwrites the whole object;
@@ -45,7 +46,7 @@ from ledgerbridge.systems.economic.filters import (
     FilterError, _FilterParser, _NULL, _RESTORE, _comparable, _matches, _predicates,
 )
 from ledgerbridge.systems.economic.schema import (
-    ApiError, CONTACT_SCHEMA, CUSTOMER_SCHEMA, DEFAULT_PAGE_SIZE, DRAFT_SCHEMA, E_BAD_QUERY, E_DUPLICATE, E_MEDIA, E_NOT_FOUND, E_NOT_FOUND_REF, E_NULL, E_RANGE, E_REQUIRED, E_SCALE, E_TOO_LONG, E_TOO_SHORT, E_TYPE, E_UNAUTHORIZED, E_VALIDATION, LINE_SCHEMA, MAX_PAGE_SIZE, PRODUCT_SCHEMA, Prop, WriteSchema, _TYPES, _add_error, _error, _validation_error,
+    ApiError, CONTACT_SCHEMA, CUSTOMER_SCHEMA, DEFAULT_PAGE_SIZE, DRAFT_SCHEMA, E_BAD_QUERY, E_DUPLICATE, E_MEDIA, E_NOT_FOUND, E_NOT_FOUND_REF, E_NULL, E_RANGE, E_REQUIRED, E_SCALE, E_TOO_LONG, E_TOO_SHORT, E_TYPE, E_UNAUTHORIZED, E_VALIDATION, LINE_SCHEMA, MAX_PAGE_SIZE, PRODUCT_SCHEMA, SUPPLIER_SCHEMA, Prop, WriteSchema, _TYPES, _add_error, _error, _validation_error,
 )
 from ledgerbridge.systems.economic.emulator_hooks import EconomicHooks
 from ledgerbridge.systems.economic.computed import add_computed, customer_balances
@@ -123,6 +124,11 @@ class EconomicEmulator(Emulator):
                 remote.setdefault("customerGroup", {"customerGroupNumber": 1})
                 remote.setdefault("paymentTerms", {"paymentTermsNumber": 1})
                 stored = self.insert_raw("customers", remote)
+            elif entity == "creditors":
+                remote.setdefault("currency", "DKK")
+                remote.setdefault("supplierGroup", {"supplierGroupNumber": 1})
+                remote.setdefault("paymentTerms", {"paymentTermsNumber": 1})
+                stored = self.insert_raw("suppliers", remote)
             elif entity == "items":
                 remote.setdefault("productGroup", {"productGroupNumber": 1})
                 stored = self.insert_raw("products", remote)
@@ -510,6 +516,27 @@ class EconomicEmulator(Emulator):
             raise _validation_error(errors)
         return self._created(request, "customers", self._insert("customers", self._clean(CUSTOMER_SCHEMA, body)))
 
+    def _post_supplier(self, request: Request, body: dict) -> Response:
+        errors = self._validate(SUPPLIER_SCHEMA, body)
+        number = body.get("supplierNumber")
+        if not errors and number is not None and str(number) in self.tables.rows["suppliers"]:
+            _add_error(errors, "supplierNumber", _error(E_DUPLICATE, f"Supplier number {number} is already in use.", number))
+        if errors:
+            raise _validation_error(errors)
+        return self._created(request, "suppliers", self._insert("suppliers", self._clean(SUPPLIER_SCHEMA, body)))
+
+    def _put_supplier(self, request: Request, body: dict, key: str) -> Response:
+        current = self._get("suppliers", key)
+        errors = self._validate(SUPPLIER_SCHEMA, body)
+        if body.get("supplierNumber") not in (None, current["supplierNumber"]):
+            _add_error(errors, "supplierNumber", _error(E_RANGE, "supplierNumber cannot be changed.", body["supplierNumber"]))
+        if errors:
+            raise _validation_error(errors)
+        record = self._clean(SUPPLIER_SCHEMA, body)
+        record["supplierNumber"] = current["supplierNumber"]
+        self.tables.rows["suppliers"][key] = record
+        return JSONResponse(self._render(request, "suppliers", record))
+
     def _put_customer(self, request: Request, body: dict, key: str) -> Response:
         current = self._get("customers", key)
         errors = self._validate(CUSTOMER_SCHEMA, body)
@@ -697,6 +724,11 @@ class EconomicEmulator(Emulator):
             Route("/customers/{key}", e(self._one_of("customers")), methods=["GET"]),
             Route("/customers/{key}", e(self._put_customer), methods=["PUT"]),
             Route("/customers/{key}", e(self._delete("customers")), methods=["DELETE"]),
+            Route("/suppliers", e(self._list_of("suppliers")), methods=["GET"]),
+            Route("/suppliers", e(self._post_supplier), methods=["POST"]),
+            Route("/suppliers/{key}", e(self._one_of("suppliers")), methods=["GET"]),
+            Route("/suppliers/{key}", e(self._put_supplier), methods=["PUT"]),
+            Route("/suppliers/{key}", e(self._delete("suppliers")), methods=["DELETE"]),
             Route("/products", e(self._list_of("products")), methods=["GET"]),
             Route("/products", e(self._post_product), methods=["POST"]),
             Route("/products/{key}", e(self._one_of("products")), methods=["GET"]),

@@ -68,6 +68,8 @@ class Spec:
     extra_fields: tuple[str, ...] = ()  # model fields mapped by hand
 
 
+ADDRESSED = ("debtors", "creditors")  # street + house number in the one `address` line
+
 SPECS: dict[str, Spec] = {
     "debtors": Spec(
         fields=(
@@ -90,6 +92,26 @@ SPECS: dict[str, Spec] = {
         # address is one line of 510: leave the model's 30 to the house number, one for the space
         extra_limits=(("street", 510 - 1 - 30), ("house_number", 30)),
         extra_fields=("street", "house_number", "vat_zone"),
+    ),
+    # Suppliers (/suppliers): the customer's layout, with e-conomic's supplier limits (phone 20, zip 10).
+    "creditors": Spec(
+        fields=(
+            F("number", "supplierNumber", INT, max_length=9),
+            F("name", "name", max_length=255),
+            F("postcode", "zip", max_length=10),
+            F("city", "city", max_length=50),
+            F("country", "country", COUNTRY, max_length=50),
+            F("vat_number", "corporateIdentificationNumber", max_length=40),
+            F("email", "email", max_length=100),
+            F("phone", "phone", max_length=20),
+            F("currency", "currency", max_length=3),
+            F("payment_terms", "paymentTerms.paymentTermsNumber", INT),
+            F("supplier_group", "supplierGroup.supplierGroupNumber", INT),
+            F("barred", "barred", FLAG),
+        ),
+        required=("name", "currency", "payment_terms", "supplier_group"),
+        extra_limits=(("street", 255 - 1 - 30), ("house_number", 30)),
+        extra_fields=("street", "house_number"),
     ),
     "contacts": Spec(
         fields=(
@@ -167,7 +189,7 @@ def remote_top_keys(entity: str, fields: Iterable[str] | None = None) -> tuple[s
     that carry the given model fields."""
     wanted = None if fields is None else set(fields)
     keys = [f.remote.split(".")[0] for f in _spec(entity).fields if wanted is None or f.model in wanted]
-    if entity == "debtors":
+    if entity in ADDRESSED:
         if wanted is None or wanted & {"street", "house_number"}:
             keys.append("address")
         if wanted is None or "vat_zone" in wanted:
@@ -177,7 +199,7 @@ def remote_top_keys(entity: str, fields: Iterable[str] | None = None) -> tuple[s
 
 def remote_to_model_field(entity: str, remote_key: str) -> str:
     """The model field a remote (top-level or dotted) property belongs to, for error messages."""
-    if entity == "debtors" and remote_key == "address":
+    if entity in ADDRESSED and remote_key == "address":
         return "street"
     top = remote_key.split(".")[0]
     for f in _spec(entity).fields:
@@ -210,7 +232,7 @@ def to_remote(entity: str, values: dict[str, Any], *, create: bool = False,
         value = f.convert.out(values[f.model])
         if value is not None:
             set_path(out, f.remote, value)
-    if entity == "debtors":
+    if entity in ADDRESSED:
         address = join_street(values.get("street"), values.get("house_number"), values.get("country"))
         if address:
             out["address"] = address
@@ -237,6 +259,8 @@ def to_remote(entity: str, values: dict[str, Any], *, create: bool = False,
 def remote_id(entity: str, record: dict[str, Any], parent: dict[str, Any] | None = None) -> str:
     if entity == "debtors":
         return str(record["customerNumber"])
+    if entity == "creditors":
+        return str(record["supplierNumber"])
     if entity == "contacts":
         return f"{get_path(record, 'customer.customerNumber')}/{record['customerContactNumber']}"
     if entity == "items":
@@ -256,9 +280,10 @@ def from_remote(entity: str, record: dict[str, Any], parent: dict[str, Any] | No
     values: dict[str, Any] = {}
     for f in spec.fields:
         values[f.model] = f.convert.into(get_path(record, f.remote))
-    if entity == "debtors":
+    if entity in ADDRESSED:
         values["street"], values["house_number"] = split_street(record.get("address"), values.get("country"))
-        values["vat_zone"] = vat_zones.zone(get_path(record, "vatZone.vatZoneNumber"))
+        if entity == "debtors":
+            values["vat_zone"] = vat_zones.zone(get_path(record, "vatZone.vatZoneNumber"))
     elif entity == "invoices":
         values["status"] = "booked"
     elif entity == "invoice_lines":

@@ -84,6 +84,23 @@ CUSTOMER_SCHEMA = WriteSchema(
     required=("currency", "customerGroup", "name", "paymentTerms", "vatZone"),
 )
 
+SUPPLIER_SCHEMA = WriteSchema(  # POST/PUT /suppliers (contracts/economic/_suppliers.md)
+    props={
+        "address": _s(255), "attention": Prop("object"), "bankAccount": _s(50), "barred": Prop("boolean"),
+        "city": _s(50), "corporateIdentificationNumber": _s(40), "costAccount": Prop("object"), "country": _s(50),
+        "currency": Prop("string", 3, 3, ref=("currencies", "code")), "defaultInvoiceText": _s(100),
+        "email": _s(100), "layout": _ref("layouts", "layoutNumber"), "layout.layoutNumber": Prop("integer"),
+        "name": _s(255, 1), "paymentTerms": _ref("payment-terms", "paymentTermsNumber"),
+        "paymentTerms.paymentTermsNumber": Prop("integer"), "phone": _s(20), "remittanceAdvice": Prop("object"),
+        "salesPerson": Prop("object"), "supplierContact": Prop("object"),
+        "supplierGroup": _ref("supplier-groups", "supplierGroupNumber"),
+        "supplierGroup.supplierGroupNumber": Prop("integer"),
+        "supplierNumber": Prop("integer", minimum=1, maximum=999_999_999),
+        "vatZone": _ref("vat-zones", "vatZoneNumber"), "vatZone.vatZoneNumber": Prop("integer"), "zip": _s(10),
+    },
+    required=("currency", "name", "paymentTerms", "supplierGroup", "vatZone"),
+)
+
 PRODUCT_SCHEMA = WriteSchema(
     props={
         "barCode": _s(50), "barred": Prop("boolean"), "costPrice": Prop("number"),
