@@ -233,8 +233,10 @@ def inbox_sensor(registry: TenantRegistry, jobs: list, reader: InboxReader) -> S
         cursors: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
         waiting = None
         requests, notes = [], []
-        for tenant in registered(context, registry):
-            events = reader.new_events(tenant, cursors.get(tenant.name, 0))
+        tenants = registered(context, registry)
+        found = reader.new_events_of([(tenant, cursors.get(tenant.name, 0)) for tenant in tenants])
+        for tenant in tenants:
+            events = found.get(tenant.name)
             if not events:
                 continue
             if waiting is None:
@@ -331,10 +333,11 @@ def schedules_sensor(registry: TenantRegistry, jobs: list) -> SensorDefinition:
         now = datetime.now(timezone.utc)
         since = datetime.fromisoformat(context.cursor) if context.cursor else now - timedelta(minutes=1)
         requests = []
+        nightly = last_tick(NIGHTLY_RECONCILE, since, now)
         for tenant in registered(context, registry):
             entities = [e for e in tenant_entities(tenant) if entity_job_name(e) in job_names]
             due = [(e, tick, False) for e, tick in due_schedules(tenant, since, now) if e in entities]
-            due += [(e, tick, True) for tick in last_tick(NIGHTLY_RECONCILE, since, now) for e in entities]
+            due += [(e, tick, True) for tick in nightly for e in entities]
             for entity, tick, full in due:
                 requests.append(RunRequest(
                     run_key=f"{'nightly' if full else 'schedule'}-{tenant.name}-{entity}-{tick.isoformat()}",

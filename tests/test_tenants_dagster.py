@@ -118,3 +118,23 @@ def test_entities_of_the_code_location_are_every_tenants(tmp_path, monkeypatch):
         assert {j.name for j in defs.jobs} == {"sync_debtors", "sync_contacts"}
     finally:
         tenant.stop()
+
+
+def test_tenant_crons_and_the_nightly_reconcile_become_runs_of_each_tenant(two_tenants, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    registry, systems = two_tenants
+    registry.remove("bolt")
+    register(registry, systems["bolt"], "webcrm", "economic", entities={"debtors": {**DEBTORS, "schedule": "*/15 * * * *"}})
+    defs = build_tenant_definitions(registry)
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(TENANTS.name, ["acme", "bolt"])
+        since = (datetime.now(timezone.utc) - timedelta(minutes=16)).isoformat()
+        result = evaluate(defs, "tenant_schedules", instance, cursor=since)
+        assert [(r.partition_key, r.tags["ledgerbridge/trigger"]) for r in result.run_requests] == [("bolt", "schedule")]
+        assert evaluate(defs, "tenant_schedules", instance, cursor=result.cursor).run_requests == []
+        a_day = (datetime.now(timezone.utc) - timedelta(hours=25)).isoformat()
+        nightly = [r for r in evaluate(defs, "tenant_schedules", instance, cursor=a_day).run_requests
+                   if r.tags["ledgerbridge/trigger"] == "nightly"]
+        assert sorted(r.partition_key for r in nightly) == ["acme", "bolt"]
+        assert nightly[0].run_config == {"ops": {f"{side}__debtors": {"config": {"full": True}} for side in ("crm", "erp")}}

@@ -88,6 +88,8 @@ class Tenant:
 class TenantRegistry:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
+        # name -> (file's mtime_ns, size, tenant): sensors read every tenant on every tick
+        self._loaded: dict[str, tuple[int, int, Tenant]] = {}
 
     @classmethod
     def from_environment(cls) -> "TenantRegistry":
@@ -103,15 +105,22 @@ class TenantRegistry:
 
     def get(self, name: str) -> Tenant:
         path = self.path(name)
-        if not path.exists():
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
             known = ", ".join(self.names()) or "none"
-            raise TenantError(f"no tenant {name!r} in {self.directory} (tenants: {known})")
+            raise TenantError(f"no tenant {name!r} in {self.directory} (tenants: {known})") from None
+        loaded = self._loaded.get(name)
+        if loaded is not None and loaded[:2] == (stat.st_mtime_ns, stat.st_size):
+            return loaded[2]
         data = yaml.safe_load(path.read_text()) or {}
         if not isinstance(data, dict):
             raise TenantError(f"{path}: the top level must be a mapping")
         config = parse_config(data, str(path))
         self.check_own(name, config, str(path))
-        return Tenant(name, config, path)
+        tenant = Tenant(name, config, path)
+        self._loaded[name] = (stat.st_mtime_ns, stat.st_size, tenant)
+        return tenant
 
     def all(self) -> list[Tenant]:
         return [self.get(name) for name in self.names()]
