@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import sqlalchemy as sa
 import yaml
 from dagster import DagsterInstance, build_sensor_context
@@ -33,6 +34,7 @@ def wait_for_inbox(store, count: int, timeout: float = 10) -> int:
     return found
 
 
+@pytest.mark.slow
 def test_a_tribe_relation_reaches_go_on_the_sensor_tick_after_its_webhook(
         tribecrm, poweroffice, norway_env, tmp_path, monkeypatch):
     monkeypatch.setenv("LB_TEST_TRIBE_HOOK_SECRET", HOOK_SECRET)
