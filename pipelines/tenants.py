@@ -56,6 +56,7 @@ from ledgerbridge.store import HubStore
 from ledgerbridge.sync.pull import read_cursor
 from ledgerbridge.systems import build_connector
 from ledgerbridge.systems.triggers import triggers
+from ledgerbridge.tenants.instance import PARTITION_TAG, TENANT_ENTITY_TAG
 from ledgerbridge.tenants.registry import Tenant, TenantRegistry
 from ledgerbridge.tenants.triggers import InboxReader, due_schedules, last_tick, plan_inbox_runs, tenant_entities
 from ledgerbridge.webhooks.probe import probe
@@ -63,8 +64,6 @@ from pipelines.jobs import ENTITY_TAG, NIGHTLY_RECONCILE, entity_job_name
 from resources import HubStoreResource, RunOptionsResource, SyncConfigResource, SystemsResource
 
 TENANTS = DynamicPartitionsDefinition(name="tenants")
-PARTITION_TAG = "dagster/partition"
-TENANT_ENTITY_TAG = "ledgerbridge/tenant_entity"
 TRIGGER_TAG = "ledgerbridge/trigger"
 INBOX_INTERVAL = int(os.environ.get("LEDGERBRIDGE_INBOX_SENSOR_SECONDS", "1"))
 PROBE_INTERVAL = int(os.environ.get("LEDGERBRIDGE_PROBE_SENSOR_SECONDS", "5"))

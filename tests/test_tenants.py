@@ -205,3 +205,20 @@ def test_the_instance_file_is_valid_for_dagster_and_holds_the_three_limits():
         instance_config(per_tenant=0)
     with pytest.raises(ValueError, match="choose one of default, docker, k8s"):
         instance_config(launcher="celery")
+
+
+def test_the_shipped_deploy_files_limit_on_the_tags_the_runs_carry():
+    from pathlib import Path
+
+    from ledgerbridge.tenants.instance import PARTITION_TAG, TENANT_ENTITY_TAG
+
+    deploy = Path(__file__).resolve().parents[1] / "deploy"
+    assert (deploy / "compose" / "dagster.yaml").read_text() == instance_yaml(max_runs=8, per_tenant=2)
+    values = yaml.safe_load((deploy / "helm" / "values.yaml").read_text())
+    limits = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]["tagConcurrencyLimits"]
+    assert {(l["key"], l["limit"]) for l in limits} == {(PARTITION_TAG, 2), (TENANT_ENTITY_TAG, 1)}
+    [code] = values["dagster-user-deployments"]["deployments"]
+    assert code["dagsterApiGrpcArgs"] == ["--module-name", "pipelines.definitions"]
+    compose = yaml.safe_load((deploy / "compose" / "docker-compose.yaml").read_text())
+    assert compose["services"]["hooks"]["command"][:3] == ["ledgerbridge", "tenants", "hooks"]
+    assert '"--module-name", "pipelines.definitions"' in (deploy / "Dockerfile").read_text()
