@@ -124,11 +124,12 @@ def test_debtor_round_trip(crm, emu):
     values = {
         "number": "10001", "name": "Acme A/S", "street": "Søndergade", "house_number": "12B", "postcode": "8000",
         "city": "Aarhus", "country": "DK", "vat_number": "DK12345678", "phone": "+45 12345678",
-        "website": "https://acme.dk", "crm_type": "Customer",
+        "website": "https://acme.dk", "crm_type": "Customer", "vat_zone": "domestic",
     }
     created = crm.create("debtors", values)
     assert created.values == values
     assert emu.get_raw("Organisations", created.remote_id)["OrganisationAddress"] == "Søndergade 12B"
+    assert emu.get_raw("Organisations", created.remote_id)["OrganisationVatGroup"] == "domestic"  # the ERP's zone, shown
     assert crm.get("debtors", created.remote_id) == created
 
     # unmapped fields and untouched free text survive an update of other fields
