@@ -106,6 +106,12 @@ class EntityConfig(Strict):
     # What a failed check on a field does (block: hold the record; warn: send it without the field),
     # overriding the model's default per field (ledgerbridge.model.Severity).
     severity: dict[str, Severity] = Field(default_factory=dict)
+    # What a delete in the CRM does in the ERP, and the other way round (None: the model's default,
+    # ledgerbridge.model.Entity.delete_in_erp/_crm): delete, bar or unlink.
+    delete_in_erp: Literal["delete", "bar", "unlink"] | None = None
+    delete_in_crm: Literal["delete", "bar", "unlink"] | None = None
+    # Whether a delete in the system owning the record erases the person everywhere (None: the model's).
+    erase_on_delete: bool | None = None
 
     def erp_defaults_for(self, country: str | None) -> dict[str, str]:
         return {**self.erp_defaults, **self.erp_defaults_by_country.get((country or "").upper(), {})}
@@ -192,12 +198,23 @@ class NotifyConfig(Strict):
     webhook_url_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
 
 
+class RetentionConfig(Strict):
+    """How long the hub keeps what it needs only for a while (days); personal data in it goes then."""
+
+    audit_log_days: int = Field(90, ge=1)  # before/after of every write
+    outbox_payload_days: int = Field(30, ge=1)  # payloads of writes that are done (confirmed, failed, obsolete)
+    inbox_days: int = Field(14, ge=1)  # webhook bodies
+    quarantine_resolved_days: int = Field(30, ge=1)  # values of findings that were fixed
+    conflict_values_days: int = Field(365, ge=1)  # the values both sides held in a conflict
+
+
 class SyncConfig(Strict):
     crm: SystemConfig
     erp: SystemConfig
     hub: HubConfig = HubConfig()
     quality: QualityConfig = QualityConfig()
     retries: RetryConfig = RetryConfig()
+    retention: RetentionConfig = RetentionConfig()
     notify: NotifyConfig = NotifyConfig()
     entities: dict[str, EntityConfig] = Field(default_factory=lambda: {"debtors": EntityConfig()})
 
