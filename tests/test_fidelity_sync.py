@@ -182,3 +182,23 @@ def test_severity_is_configurable_per_field(setup):
     assert customers_by_name(economic) == {}
     assert [h["record"] for h in summary.held_back] == ["Atelier Bruxelles SPRL"]
     assert [(f["field"], f["severity"]) for f in open_findings(store)] == [("phone", "block")]
+
+
+def test_an_erp_customer_with_a_bad_phone_reaches_the_crm_without_it(setup):
+    """The real demo agreement's case: a Belgian customer whose phone the validator judges invalid."""
+    config, store, webcrm, economic = setup
+    economic.insert_raw("customers", {
+        "name": "Brasserie Demo SA", "address": "Rue de la Loi 16", "zip": "1040", "city": "Bruxelles",
+        "country": "Belgium", "currency": "EUR", "telephoneAndFaxNumber": "08343242525",
+        "mobilePhone": "+32 470 12 34 56", "vatZone": {"vatZoneNumber": 2}, "barred": False,
+        "customerGroup": {"customerGroupNumber": 2}, "paymentTerms": {"paymentTermsNumber": 1}})
+
+    engine_for(config, store).run(["debtors"])
+
+    [organisation] = webcrm.all_raw("Organisations")
+    assert organisation["OrganisationName"] == "Brasserie Demo SA" and organisation["OrganisationTelephone"] == ""
+    assert organisation["OrganisationAddress"] == "Rue de la Loi 16" and organisation["OrganisationVatGroup"] == "eu"
+    assert [(f["target"], f["field"], f["severity"]) for f in open_findings(store)] == [("webcrm", "phone", "warn")]
+    with store.connect() as conn:  # the hub keeps what e-conomic holds, mobile included
+        row = conn.execute(sa.select(hub("debtors"))).mappings().one()
+    assert (row["phone"], row["mobile"], row["vat_zone"]) == ("08343242525", "+32 470 12 34 56", "eu")
