@@ -47,6 +47,7 @@ from dagster import (
     multiprocess_executor,
     sensor,
 )
+import sqlalchemy as sa
 from pydantic import PrivateAttr
 
 from assets import entity_assets
@@ -284,11 +285,14 @@ def probe_sensor(registry: TenantRegistry, jobs: list) -> SensorDefinition:
             probes = [t for t in triggers(tenant.config) if t.kind == "probe"]
             if not probes:
                 continue
-            store = tenant.open_store()
+            store = HubStore(tenant.hub_url())  # read only: its first run creates the tables
             try:
                 for trigger in probes:
                     side = "crm" if trigger.direction == "crm_to_erp" else "erp"
-                    cursor = read_cursor(store, trigger.system, trigger.entity)
+                    try:
+                        cursor = read_cursor(store, trigger.system, trigger.entity)
+                    except sa.exc.DBAPIError:
+                        cursor = None
                     if cursor is None or entity_job_name(trigger.entity) not in job_names:
                         continue  # the first run or schedule sets the cursor
                     connector = build_connector(tenant.config.side(side))

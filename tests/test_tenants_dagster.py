@@ -138,3 +138,30 @@ def test_tenant_crons_and_the_nightly_reconcile_become_runs_of_each_tenant(two_t
                    if r.tags["ledgerbridge/trigger"] == "nightly"]
         assert sorted(r.partition_key for r in nightly) == ["acme", "bolt"]
         assert nightly[0].run_config == {"ops": {f"{side}__debtors": {"config": {"full": True}} for side in ("crm", "erp")}}
+
+
+def test_the_probe_sensor_asks_each_tenants_system_without_webhooks_and_runs_that_tenant(tmp_path, monkeypatch):
+    registry = TenantRegistry(tmp_path / "tenants")
+    env: dict[str, str] = {}
+    nord = start_tenant("nord", "tribecrm", "poweroffice", companies_count=2, seed=5, env=env)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        register(registry, nord, "tribecrm", "poweroffice")
+        defs = build_tenant_definitions(registry)
+        with instance_for_test() as instance:
+            instance.add_dynamic_partitions(TENANTS.name, ["nord"])
+            first = evaluate(defs, "tenant_probes", instance)
+            assert first.run_requests == [] and "No change found in 0 probe(s)" in first.skip_message  # no cursor yet
+            # The first pull sets Go's change cursor (an empty Go leaves none: the probe has nothing to ask from).
+            nord.erp.insert_contact("Customers", {"Name": "Fjell Gammel AS", "MailAddress": {"CountryCode": "NO"}})
+            assert defs.resolve_job_def("sync_debtors").execute_in_process(partition_key="nord", instance=instance).success
+            quiet = evaluate(defs, "tenant_probes", instance)
+            nord.erp.insert_contact("Customers", {"Name": "Fjord Nytt AS", "MailAddress": {"CountryCode": "NO"}})
+            changed = evaluate(defs, "tenant_probes", instance, cursor=quiet.cursor)
+            [request] = changed.run_requests
+            assert (request.partition_key, request.job_name, request.tags["ledgerbridge/trigger"]) == (
+                "nord", "sync_debtors", "probe")
+            assert evaluate(defs, "tenant_probes", instance, cursor=changed.cursor).run_requests == []
+    finally:
+        nord.stop()
