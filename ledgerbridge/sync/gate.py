@@ -99,7 +99,7 @@ def apply_gate(
             warned.setdefault(f.key, set()).add(f.field)
     # A jump in bad records means corruption upstream; records already held (and planned again
     # because they are still unfixed) are no jump.
-    newly_bad = blocking - _already_held(store, plan)
+    newly_bad = report.bad_keys - _already_held(store, plan)
     result.newly_bad_share = len(newly_bad) / len(rows) if rows else 0.0
     # An expectation that could not run judged nobody: fail closed rather than push unchecked.
     result.blocked = bool(report.errors) or (len(rows) >= min_records and result.newly_bad_share > threshold)
