@@ -33,6 +33,10 @@ def plan_check_specs(asset: AssetKey) -> list[AssetCheckSpec]:
 def gate_sentence(gate: Any, threshold: float) -> str:
     """Why the gate passed or failed, in one sentence a person can act on."""
     planned = len(gate.planned) + len(gate.held)
+    if gate.blocked and gate.mass_delete:
+        return (f"Push to {gate.system} blocked: {gate.delete_share:.0%} of the linked {gate.entity} were deleted in "
+                f"the other system (threshold {threshold:.0%}), which looks like a mass delete upstream; check the "
+                "source system, then run again.")
     if gate.blocked:
         return (f"Push to {gate.system} blocked: {gate.newly_bad_share:.0%} of {planned} planned {gate.entity} newly "
                 f"failed the checks (threshold {threshold:.0%}), which looks like a mass corruption upstream; fix the "

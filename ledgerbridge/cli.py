@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     from ledgerbridge.tenants import cli as tenant_commands
 
     tenant_commands.add_arguments(commands)
+    from ledgerbridge import privacy_cli
+
+    privacy_cli.add_arguments(commands, DEFAULT_CONFIG)
 
     sync = commands.add_parser(
         "sync", help="run one sync of the configured entities", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -129,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             return profile_commands.run(args)
         if args.command == "tenants":
             return tenant_commands.run(args)
+        if args.command in ("erase", "prune"):
+            return privacy_cli.run(args)
         config = load_config(args.config)
         if args.command == "sync":
             return run_sync(config, args)
