@@ -11,7 +11,7 @@ import yaml
 from conftest import make_config
 from ledgerbridge.cli import main
 from ledgerbridge.config import RetentionConfig
-from ledgerbridge.store import METADATA, T, hub, utcnow
+from ledgerbridge.store import METADATA, T, utcnow
 from ledgerbridge.sync.retention import prune
 from sync_helpers import engine_for, writes
 

@@ -100,7 +100,6 @@ def purge(store: HubStore, systems: dict[str, str], entity_name: str, hub_id: st
           requested_by: str) -> int:
     """Remove every trace of the record's values from the hub; log the erasure without them.
     `systems` names each side's system (remote ids are only unique within one system)."""
-    entity = model_entity(entity_name)
     now = utcnow()
     removed = 0
     with store.begin() as conn:
