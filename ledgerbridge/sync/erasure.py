@@ -40,15 +40,22 @@ def anonymous_values(entity: Entity) -> dict[str, Any]:
             if entity[name].kind is not Kind.REFERENCE}
 
 
-def erase_in(connector: Connector, entity: Entity, remote_id: str) -> str:
-    """Delete the record in the connector's system, or anonymise it where that cannot be done."""
+def try_delete(connector: Connector, entity: Entity, remote_id: str) -> str | None:
+    """"deleted" (or "gone": it already was), or None where the system refuses or cannot delete it."""
     try:
         connector.delete(entity.name, remote_id)
         return "deleted"
     except RecordGone:
         return "gone"
     except (NotImplementedError, RecordRejected):
-        pass
+        return None
+
+
+def erase_in(connector: Connector, entity: Entity, remote_id: str) -> str:
+    """Delete the record in the connector's system, or anonymise it where that cannot be done."""
+    deleted = try_delete(connector, entity, remote_id)
+    if deleted:
+        return deleted
     try:
         connector.update(entity.name, remote_id, anonymous_values(entity))
     except RecordGone:

@@ -42,7 +42,7 @@ from ledgerbridge.quality import normalise_record
 from ledgerbridge.store import T, HubStore, dialect_insert, hub, staging, to_json, utcnow
 from ledgerbridge.sync import outbox as box
 from ledgerbridge.sync.deletes import DELETE_OPERATIONS, mark_gone
-from ledgerbridge.sync.erasure import erase_in, purge_if_done
+from ledgerbridge.sync.erasure import erase_in, purge_if_done, try_delete
 from ledgerbridge.sync.queue import enqueue
 from ledgerbridge.sync.records import coerce, content_hash
 from ledgerbridge.sync.shadows import load_shadows, shadow_row
@@ -171,13 +171,9 @@ def _follow_delete(connector: Connector, entity: Entity, operation: str, remote_
     if operation == "erase":
         return erase_in(connector, entity, remote_id)
     if operation == "delete":
-        try:
-            connector.delete(entity.name, remote_id)
+        if try_delete(connector, entity, remote_id):
             return "deleted"
-        except RecordGone:
-            return "deleted"
-        except (NotImplementedError, RecordRejected):
-            operation = "bar"  # kept by the system (postings), or it cannot delete: bar it if it can
+        operation = "bar"  # kept by the system (postings), or it cannot delete: bar it if it can
     if operation == "bar" and "barred" in mapped_fields(connector.system, entity.name):
         try:
             connector.update(entity.name, remote_id, {"barred": True})
