@@ -10,6 +10,7 @@ Metadata holds counts, rules (value-free reasons) and hub ids, never names, e-ma
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
@@ -45,18 +46,25 @@ def gate_sentence(gate: Any, threshold: float) -> str:
             f"(threshold {threshold:.0%}); the push to {gate.system} goes on.")
 
 
-def held_sentence(gate: Any, source: str) -> str:
-    if not gate.held:
-        return f"No {gate.entity} are held back from {gate.system}."
-    top = ", ".join(f"{rule} ({count})" for rule, count in list(gate.report.counts_by_reason().items())[:3])
-    return (f"{len(gate.held)} {gate.entity} are held back from {gate.system} ({top}); fix them in {source} and the "
-            "next sync releases them.")
+def held_sentence(entity: str, target: str, source: str, held: dict[str, list[str]]) -> str:
+    if not held:
+        return f"No {entity} are held back from {target}."
+    counts = Counter(finding for findings in held.values() for finding in set(findings))
+    top = ", ".join(f"{finding} ({count})" for finding, count in counts.most_common(3))
+    return (f"{len(held)} {entity} are held back from {target} ({top}); fix them in {source} and the next sync "
+            "releases them.")
 
 
-def plan_check_results(gate: Any, threshold: float, source: str) -> list[AssetCheckResult]:
-    rules: dict[str, set[str]] = {}
+def plan_check_results(gate: Any, threshold: float, source: str,
+                       held: dict[str, list[str]] | None = None) -> list[AssetCheckResult]:
+    """`held`: every record held back now (ledgerbridge.sync.review.still_held), not only those this
+    run planned again; without it (a dry run records nothing), the ones this run held."""
+    this_run: dict[str, list[str]] = {}
+    held_keys = {w.hub_id for w in gate.held}
     for finding in gate.report.findings:
-        rules.setdefault(str(finding.key), set()).add(finding.rule or finding.check)
+        if str(finding.key) in held_keys:
+            this_run.setdefault(str(finding.key), []).append(f"{finding.field}: {finding.check}")
+    held = this_run if held is None else held
     counts = {
         "planned": len(gate.planned),
         "held_back": len(gate.held),
@@ -66,13 +74,16 @@ def plan_check_results(gate: Any, threshold: float, source: str) -> list[AssetCh
         "threshold": threshold,
         "counts_by_reason": gate.report.counts_by_reason(),
     }
-    held_ids = markdown_table([{"hub_id": w.hub_id, "rules": "; ".join(sorted(rules.get(w.hub_id, [])))}
-                               for w in gate.held], ["hub_id", "rules"])
     return [
         AssetCheckResult(check_name=GATE, passed=not gate.blocked, severity=AssetCheckSeverity.ERROR,
-                         description=gate_sentence(gate, threshold), metadata={**counts, "held_back_ids": held_ids}),
-        AssetCheckResult(check_name=HELD, passed=not gate.held, severity=AssetCheckSeverity.WARN,
-                         description=held_sentence(gate, source),
-                         metadata={"held_back": len(gate.held), "counts_by_reason": counts["counts_by_reason"],
-                                   "held_back_ids": held_ids}),
+                         description=gate_sentence(gate, threshold),
+                         metadata={**counts, "held_back_ids": _ids_table(this_run)}),
+        AssetCheckResult(check_name=HELD, passed=not held, severity=AssetCheckSeverity.WARN,
+                         description=held_sentence(gate.entity, gate.system, source, held),
+                         metadata={"held_back": len(held), "held_back_ids": _ids_table(held)}),
     ]
+
+
+def _ids_table(held: dict[str, list[str]]):
+    return markdown_table([{"hub_id": hub_id, "findings": "; ".join(sorted(set(findings)))}
+                           for hub_id, findings in held.items()], ["hub_id", "findings"])

@@ -33,6 +33,7 @@ from ledgerbridge.model import Entity
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import hub_table_name, staging_table_name
 from ledgerbridge.sync.engine import SyncEngine
+from ledgerbridge.sync.review import still_held
 
 from assets.checks import plan_check_results, plan_check_specs
 from assets.metadata import markdown_table, table_metadata
@@ -144,7 +145,11 @@ def plan_asset(entity: Entity, side: str, partitions_def: PartitionsDefinition |
             plan, gate = road.plan(side, entity.name, run_id=context.run_id, record=not dry_run)
         config = sync_config.config
         source = config.erp.system if side == "crm" else config.crm.system
-        checks = plan_check_results(gate, config.quality.block_threshold, source)
+        held = None
+        if not dry_run:
+            with hub.store.connect() as conn:
+                held = still_held(conn, entity.name, gate.system)
+        checks = plan_check_results(gate, config.quality.block_threshold, source, held)
         if gate.blocked:
             context.log.error(checks[0].description)  # the run's log says why, not only the check's metadata
         return MaterializeResult(

@@ -165,6 +165,7 @@ def run_sync(config: SyncConfig, args: argparse.Namespace) -> int:
     from ledgerbridge import report
     from ledgerbridge.connectors.base import ConnectorError
     from ledgerbridge.sync.engine import SyncEngine, enabled_entities
+    from ledgerbridge.sync.review import still_held
     from ledgerbridge.systems import build_connector
 
     store = HubStore(config.hub.resolved_url(_default_hub(args.config)))
@@ -176,6 +177,10 @@ def run_sync(config: SyncConfig, args: argparse.Namespace) -> int:
             args.entity or enabled_entities(config),
             lambda entity: engine.run([entity], dry_run=args.dry_run, full=args.full, run_id=run_id)[entity],
         )
+        held = {}
+        if not args.dry_run:  # a dry run records nothing in the quarantine
+            with store.connect() as conn:
+                held = {entity: len(still_held(conn, entity)) for entity in summaries}
     except ConnectorError as exc:
         urls = {config.crm.system: config.crm.base_url, config.erp.system: config.erp.base_url}
         print(f"ledgerbridge sync: {report.system_error_line(str(exc), urls)}", file=sys.stderr)
@@ -185,14 +190,15 @@ def run_sync(config: SyncConfig, args: argparse.Namespace) -> int:
             connector.close()
         store.dispose()
     if args.json:
-        entities = {name: s.to_dict() for name, s in summaries.items()}
+        entities = {name: {**s.to_dict(), **({"held_back_in_all": held[name]} if name in held else {})}
+                    for name, s in summaries.items()}
         print(json.dumps({"dry_run": args.dry_run, "entities": entities}, indent=2, default=str))
     else:
         print(("dry run: nothing was written\n" if args.dry_run else "") + report.summary_table(summaries))
         print(f"\n{report.COUNTING}")
-        for line in report.planned_lines(summaries) + report.attention(summaries):
-            print(line)
-    return report.exit_code(summaries)
+        notes = report.planned_lines(summaries) + report.attention(summaries) + report.still_held_lines(summaries, held)
+        print("\n".join(notes))
+    return report.exit_code(summaries, held)
 
 
 def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:

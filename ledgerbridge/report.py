@@ -85,12 +85,19 @@ def planned_lines(summaries: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def exit_code(summaries: Mapping[str, Any]) -> int:
+def exit_code(summaries: Mapping[str, Any], held: Mapping[str, int] | None = None) -> int:
+    """`held`: records held back now per entity (the quarantine), also those this run did not plan again."""
     if any(s.failed or s.blocked for s in summaries.values()):
         return EXIT_FAILED
-    if any(s.held_back for s in summaries.values()):
+    if any(s.held_back for s in summaries.values()) or any((held or {}).values()):
         return EXIT_HELD_BACK
     return EXIT_OK
+
+
+def still_held_lines(summaries: Mapping[str, Any], held: Mapping[str, int]) -> list[str]:
+    """Records held back from earlier runs that this run did not plan again (nothing changed in them)."""
+    return [f"{name}: {count} record(s) held back in all, since earlier runs too (ledgerbridge quarantine list)"
+            for name, count in held.items() if count > len(summaries[name].held_back)]
 
 
 class Progress:

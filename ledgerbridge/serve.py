@@ -259,24 +259,21 @@ def run_webhooks(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_console(config: SyncConfig, config_path: Path, host: str, port: int) -> ThreadedServer | None:
-    """The console for serve: off, with a sentence saying how to switch it on, when no token is set."""
+def start_console(config: SyncConfig, config_path: Path, host: str, port: int,
+                  stack: contextlib.ExitStack) -> None:
+    """The console for serve, stopped with `stack`: off, with a sentence saying how to switch it on,
+    when no token is set."""
     from ledgerbridge.console.auth import ConsoleTokenMissing
 
     try:
         server, store = console_server(config, _hub_default(config_path), host, port)
     except ConsoleTokenMissing as exc:
         print(f"review console off: {exc}")
-        return None
+        return
+    stack.callback(store.dispose)
     server.start()
-    server.store = store
+    stack.callback(server.stop)
     print(f"review console: {server.url}  (log in with the token from its environment variable)")
-    return server
-
-
-def stop_console(server: ThreadedServer) -> None:
-    server.stop()
-    server.store.dispose()
 
 
 def run_console(args: argparse.Namespace) -> int:
@@ -342,8 +339,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"webhook receiver: {receiver.url}  (systems: {', '.join(sorted(receiver.settings.secrets)) or 'none'})")
         if not args.no_register:
             register(config, args.public_url or receiver.url)
-        if not args.no_console and (console := start_console(config, config_path, args.console_host, args.console_port)):
-            stack.callback(stop_console, console)
+        if not args.no_console:
+            start_console(config, config_path, args.console_host, args.console_port, stack)
         env = {**os.environ, "DAGSTER_HOME": str(home), "LEDGERBRIDGE_CONFIG": str(config_path.resolve())}
         processes = start_dagster(env, ui_host=args.ui_host, ui_port=None if args.no_ui else args.ui_port,
                                   sensor_loop_seconds=args.sensor_loop_seconds, dequeue_seconds=args.dequeue_seconds,

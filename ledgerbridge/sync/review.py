@@ -264,6 +264,21 @@ def held_back(conn: sa.Connection, systems: dict[str, str]) -> list[HeldGroup]:
     return sorted(found, key=lambda g: g.severity == "warn")  # stable: the query's order within each
 
 
+def still_held(conn: sa.Connection, entity: str, target: str | None = None) -> dict[str, list[str]]:
+    """The records the checks hold back now (from `target`, or from any system): hub id -> the
+    value-free findings ("field: check") that hold it. The quarantine is the truth here: a record
+    stays held run after run until it is fixed, whether or not a run planned it again."""
+    quarantine = T["quarantine"]
+    query = sa.select(quarantine.c.record_key, quarantine.c.field, quarantine.c.check_name).where(
+        quarantine.c.entity == entity, quarantine.c.resolved_at.is_(None))
+    if target is not None:
+        query = query.where(quarantine.c.target == target)
+    held: dict[str, list[str]] = {}
+    for row in conn.execute(query.order_by(quarantine.c.record_key, quarantine.c.field)):
+        held.setdefault(row.record_key, []).append(f"{row.field}: {row.check_name}")
+    return held
+
+
 def recent_conflicts(conn: sa.Connection, systems: dict[str, str], limit: int = 200) -> list[Conflict]:
     """Fields both systems changed since the last sync, newest first, and which side's value won."""
     conflicts = T["conflicts"]
