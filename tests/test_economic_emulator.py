@@ -128,6 +128,27 @@ def test_sorting(emu, api):
     assert api("GET", "/customers", params={"sort": "mobilePhone"}).status_code == 400
 
 
+
+def test_keyset_pages_on_the_sorted_order_follow_writes_and_hand_edits(emu, api):
+    emu.seed("debtors", [{"name": f"C{i}"} for i in range(6)])
+    stamps = [c["lastUpdated"] for c in emu.all_raw("customers")]
+
+    def after(bound, size=2):
+        params = {"sort": "lastUpdated", "pagesize": size, "filter": f"lastUpdated$gt:{bound}"}
+        body = api("GET", "/customers", params=params).json()
+        return [c["customerNumber"] for c in body["collection"]], body["pagination"]["results"]
+
+    assert after(stamps[1]) == ([3, 4], 4)
+    assert after(stamps[1], size=10) == ([3, 4, 5, 6], 4)
+    api("PUT", "/customers/3", json=customer(name="C2 again"))  # moves to the end of the order
+    assert after(stamps[1], size=10) == ([4, 5, 6, 3], 4)
+    with emu.tables.lock:  # a hand edit between two reads, not through the API
+        emu.tables.rows["customers"]["4"]["lastUpdated"] = stamps[0]
+    assert after(stamps[1], size=10) == ([5, 6, 3], 3)
+    assert after(stamps[0], size=10) == ([2, 5, 6, 3], 4)
+    sorted_only = api("GET", "/customers", params={"sort": "lastUpdated", "pagesize": 3, "skippages": 1}).json()
+    assert [c["customerNumber"] for c in sorted_only["collection"]] == [5, 6, 3]
+
 # -- validation -------------------------------------------------------------------------------
 
 def test_required_fields_on_create(api):

@@ -298,6 +298,25 @@ def test_find_by_update_dates_window(api, emu):
     assert [str(o["OrganisationId"]) for o in created] == ids[:1]
 
 
+
+def test_a_cached_window_follows_hand_edits_and_deletes(api, emu):
+    ids = emu.seed("debtors", [{"name": f"Org {i}"} for i in range(5)])
+    stamps = [o["OrganisationUpdatedAt"] for o in emu.all_raw("Organisations")]
+
+    def window(start, **params):
+        found = api.get(f"/Organisations/FindByUpdateDates/{start}/3000-01-01", params=params).json()
+        return [str(o["OrganisationId"]) for o in found]
+
+    assert window(stamps[2]) == ids[2:]
+    with emu.tables.lock:  # edited by hand between two reads, not through the API
+        emu.tables.rows["Organisations"][ids[3]]["OrganisationUpdatedAt"] = stamps[0]
+    assert window(stamps[2]) == [ids[2], ids[4]]
+    assert window(stamps[0], Page=1, Size=2) == [ids[0], ids[3]]
+    with emu.tables.lock:
+        del emu.tables.rows["Organisations"][ids[4]]
+    assert window(stamps[2]) == [ids[2]]
+    assert [str(o["OrganisationId"]) for o in api.get("/Organisations").json()] == ids[:4]
+
 def test_timestamps_increase_strictly_across_resources(emu):
     org = emu.insert_raw("Organisations", {"OrganisationName": "A"})
     stamps = [org["OrganisationUpdatedAt"]]

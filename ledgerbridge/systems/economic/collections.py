@@ -4,7 +4,7 @@ data, and the cached sorted order of a collection."""
 from __future__ import annotations
 
 import bisect
-import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import repeat
@@ -120,48 +120,59 @@ def _money(value: Any) -> Decimal:
 
 @dataclass
 class _Ordered:
-    """A table's records in the order of one `sort`, as of a snapshot of the table.
+    """A table's records in the order of one `sort`, as of the emulator's write count `writes`.
 
-    `records`/`leaves` are the snapshot (the table's records in table order, and the values of the
-    properties the order depends on); `rows` the sorted records. `keys` are the sort keys of the
+    `rows` are the sorted records and `leaves` the values of the properties the order depends on
+    (the key first), in `rows` order, as they were when sorted. `keys` are the sort keys of the
     leading ascending sort term in `rows` order, for bisecting a `$gt`/`$gte` filter on it.
     """
 
-    records: list[dict[str, Any]]
-    leaves: dict[str, list[Any]]
     rows: list[dict[str, Any]]
+    leaves: dict[str, list[Any]]
+    writes: int
     lead: str | None = None
     keys: list[Any] | None = None
 
     @classmethod
-    def build(cls, records: list[dict[str, Any]], props: list[str], rows: list[dict[str, Any]],
-              terms: list[str]) -> "_Ordered":
-        leaves = {prop: list(map(dict.get, records, repeat(prop))) for prop in props}
-        ordered = cls(list(records), leaves, rows)
+    def build(cls, rows: list[dict[str, Any]], props: list[str], terms: list[str], writes: int) -> "_Ordered":
+        leaves = {prop: list(map(dict.get, rows, repeat(prop))) for prop in props}
+        ordered = cls(rows, leaves, writes)
         term = terms[0] if terms else None
         # Bisect only where the order is plainly ascending by _comparable and a record without the
         # value can never match $gt/$gte: the four kinds whose _comparable(None) is None.
         if term and not term.startswith(("-", "~")) and _kind(term) in ("datetime", "date", "number", "text"):
             keys = []
-            for record in rows:
-                value = record.get(term)
+            for value in leaves[term]:
                 keys.append((0, "") if value is None else (1, _comparable(term, value)))
             if all(k[0] == 0 or k[1] is not None for k in keys):
                 ordered.lead, ordered.keys = term, keys
         return ordered
 
-    def still_valid(self, records: list[dict[str, Any]]) -> bool:
-        if len(records) != len(self.records) or not all(map(operator.is_, records, self.records)):
-            return False
-        return all(list(map(dict.get, records, repeat(prop))) == values for prop, values in self.leaves.items())
+    def current(self, table: dict[str, dict[str, Any]], writes: int) -> bool:
+        """No write through the emulator since the sort, and as many records: O(1)."""
+        return writes == self.writes and len(table) == len(self.rows)
 
-    def select(self, node: Any) -> list[dict[str, Any]]:
-        """The sorted records that match the filter `node` (all when None)."""
+    def holds(self, positions: Sequence[int], table: dict[str, dict[str, Any]]) -> bool:
+        """The records at `positions` are still the table's, with the values they were sorted by:
+        catches a test's hand edit of tables.rows on the records a page shows, in O(page)."""
+        key, *props = self.leaves
+        keys = self.leaves[key]
+        for i in positions:
+            record = self.rows[i]
+            if table.get(str(keys[i])) is not record or record.get(key) != keys[i]:
+                return False
+            if any(record.get(prop) != self.leaves[prop][i] for prop in props):
+                return False
+        return True
+
+    def select(self, node: Any) -> Sequence[int]:
+        """The positions in `rows` of the sorted records that match the filter `node` (all when None):
+        a range when the filter is none or a bound on the leading sort term (O(log N)), else a list."""
         if node is None:
-            return self.rows
+            return range(len(self.rows))
         if (isinstance(node, Predicate) and node.prop == self.lead and node.op in ("gt", "gte")
                 and node.value is not _NULL and self.keys is not None):
             wanted = (1, _comparable(node.prop, node.value.translate(_RESTORE), from_filter=True))
             find = bisect.bisect_right if node.op == "gt" else bisect.bisect_left
-            return self.rows[find(self.keys, wanted):]
-        return [r for r in self.rows if _matches(node, r)]
+            return range(find(self.keys, wanted), len(self.rows))
+        return [i for i, r in enumerate(self.rows) if _matches(node, r)]

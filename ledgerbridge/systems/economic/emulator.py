@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import time
+import collections.abc as abc
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -66,6 +67,7 @@ class EconomicEmulator(Emulator):
         # (table, sort) -> _Ordered: a collection's sorted order, reused while the table is unchanged
         # (see _ordered). Keeps a page request from re-sorting the whole table every time.
         self._orders: dict[tuple[str, str], _Ordered] = {}
+        self._writes = 0  # writes through the API or the helpers below: a sorted order older than that is stale
         with self.tables.lock:
             for table, records in DEFAULTS.items():
                 if not self.tables.rows[table]:
@@ -78,6 +80,7 @@ class EconomicEmulator(Emulator):
     def insert_raw(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
         """Store a record as the API would on create (number, lastUpdated), without validation."""
         with self.tables.lock:
+            self._writes += 1
             return json.loads(json.dumps(self._insert(resource, json.loads(json.dumps(record)))))
 
     def update_raw(self, resource: str, key: Any, changes: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +89,7 @@ class EconomicEmulator(Emulator):
             current = self.tables.rows[resource].get(str(key))
             if current is None:
                 raise KeyError(f"{resource}/{key} does not exist")
+            self._writes += 1
             for name, value in changes.items():
                 if value is None:
                     current.pop(name, None)
@@ -151,6 +155,7 @@ class EconomicEmulator(Emulator):
             customer = self.tables.rows["customers"].get(str(customer_number))
             if customer is None:
                 raise KeyError(f"customer {customer_number} does not exist")
+            self._writes += 1
             draft = {
                 "date": invoice_date or date.today().isoformat(),
                 "currency": currency or customer.get("currency", "DKK"),
@@ -181,6 +186,7 @@ class EconomicEmulator(Emulator):
             invoice = self.tables.rows["invoices/booked"].get(str(invoice_number))
             if invoice is None:
                 raise KeyError(f"booked invoice {invoice_number} does not exist")
+            self._writes += 1
             paid = _money(amount)
             remainder = _money(invoice.get("remainder")) - paid
             invoice["remainder"] = float(remainder)
@@ -304,6 +310,8 @@ class EconomicEmulator(Emulator):
                     if not isinstance(body, dict):
                         raise ApiError(400, "The request body must be a JSON object.", E_BAD_QUERY)
                 with self.tables.lock:
+                    if request.method != "GET":
+                        self._writes += 1
                     return handler(request, body, **request.path_params)
             except ApiError as exc:
                 return exc.response()
@@ -313,7 +321,8 @@ class EconomicEmulator(Emulator):
     def _base(self, request: Request) -> str:
         return str(request.base_url).rstrip("/")
 
-    def _render(self, request: Request, path: str, record: dict[str, Any], *, detail: bool = True) -> dict:
+    def _render(self, request: Request, path: str, record: dict[str, Any], *, detail: bool = True,
+                base: str | None = None) -> dict:
         """A stored record as the API shows it: with self links, false booleans and what the server
         computes (computed.py).
 
@@ -323,7 +332,7 @@ class EconomicEmulator(Emulator):
         a deep copy (stored records hold JSON values only), without a JSON round trip per record.
         """
         out = dict(record)
-        base = self._base(request)
+        base = base or self._base(request)
         for name, table in REFS.items():
             ref = out.get(name)
             if isinstance(ref, dict) and ref.get(REF_KEYS[name]) is not None:
@@ -342,13 +351,18 @@ class EconomicEmulator(Emulator):
 
     def _balances(self, request: Request) -> dict[str, tuple[float, float]]:
         """Customers' balances, computed once per request (a page renders many customers)."""
-        if not hasattr(request.state, "balances"):
-            request.state.balances = customer_balances(self.tables.rows, date.today())
-        return request.state.balances
+        state = request.scope.setdefault("state", {})  # what request.state reads, without a State object per call
+        if "balances" not in state:
+            state["balances"] = customer_balances(self.tables.rows, date.today())
+        return state["balances"]
 
-    def _collection(self, request: Request, path: str, records: list[dict[str, Any]],
+    def _collection(self, request: Request, path: str, records: abc.Collection[dict[str, Any]],
                     table: str | None = None) -> JSONResponse:
-        """One page of `records`; `table`: they are all of that table, in its order (cacheable)."""
+        """One page of `records`; `table`: they are all of that table, in its order (cacheable).
+
+        With `table`, a page costs O(log N + page) once the table's order is cached: a filter that
+        bounds the leading sort term from below (the keyset read `lastUpdated$gt:..&sort=lastUpdated`)
+        is a bisection, and the page is a slice of the cached order."""
         spec = COLLECTIONS["contacts" if path.endswith("/contacts") else path]
         query = request.query_params
         skip = self._int_param(query, "skippages", 0)
@@ -370,16 +384,24 @@ class EconomicEmulator(Emulator):
                             _comparable(predicate.prop, value.translate(_RESTORE), from_filter=True)
             except FilterError as exc:
                 raise ApiError(400, f"Invalid filter: {exc}", E_BAD_QUERY, "See the filtering section of the docs.") from None
-        ordered = self._ordered(table, records, spec, query.get("sort")) if table is not None else None
-        if ordered is not None:
+        ordered, picked = None, None
+        for stale_allowed in ((True, False) if table is not None else ()):
+            ordered = self._ordered(table, records, spec, query.get("sort"), reuse=stale_allowed)
+            if ordered is None:
+                break
             # Filtering the sorted table keeps the order sorting the filtered records would give
             # (both sorts are stable over the table's order), so one sorted order serves every filter.
-            records = ordered.select(node)
+            picked = ordered.select(node)
+            if ordered.holds(picked[skip * size : (skip + 1) * size], self.tables.rows[table]):
+                break
+        if ordered is not None:
+            records = ordered.rows
         else:
             if node is not None:
                 records = [r for r in records if _matches(node, r)]
             records = self._sorted(records, spec, query.get("sort"))
-        results = len(records)
+            picked = range(len(records))
+        results = len(picked)
         last = max(0, (results - 1) // size)
 
         def link(page: int) -> str:
@@ -396,9 +418,10 @@ class EconomicEmulator(Emulator):
         if 0 < skip <= last + 1:
             pagination["previousPage"] = link(skip - 1)
         pagination["lastPage"] = link(last)
-        page = records[skip * size : (skip + 1) * size]
+        base = self._base(request)
         return JSONResponse({
-            "collection": [self._render(request, path, r, detail=False) for r in page],
+            "collection": [self._render(request, path, records[i], detail=False, base=base)
+                           for i in picked[skip * size : (skip + 1) * size]],
             "pagination": pagination,
             "self": str(request.url),
         })
@@ -416,13 +439,14 @@ class EconomicEmulator(Emulator):
             raise ApiError(400, f"{name} cannot be negative.", E_BAD_QUERY)
         return value
 
-    def _ordered(self, table: str, records: list[dict[str, Any]], spec: Collection,
-                 sort: str | None) -> "_Ordered | None":
+    def _ordered(self, table: str, records: abc.Collection[dict[str, Any]], spec: Collection,
+                 sort: str | None, *, reuse: bool = True) -> "_Ordered | None":
         """`records` (all of `table`, in its order) sorted by `sort`, reused while nothing changed.
 
-        Checked on every call, so any write counts, also a test editing tables.rows by hand: the
-        same record objects in the same order (a C-speed identity scan), and the same values of the
-        properties the order depends on. None when the order cannot be cached (a nested sort
+        Reused (with `reuse`) while no write went through the API or the in-process helpers and the
+        table holds as many records: O(1), so a page does not cost O(N). A test editing tables.rows by
+        hand is caught by the caller, which checks the records of the page it serves (_Ordered.holds)
+        and asks again with reuse=False. None when the order cannot be cached (a nested sort
         property, or a sort that fails): the caller filters and sorts as before.
         """
         terms = [t.strip() for t in (sort or "").split(",") if t.strip()]
@@ -435,10 +459,10 @@ class EconomicEmulator(Emulator):
         props = list(dict.fromkeys(props))
         cache_key = (table, ",".join(terms))
         cached = self._orders.get(cache_key)
-        if cached is not None and cached.still_valid(records):
+        if reuse and cached is not None and cached.current(self.tables.rows[table], self._writes):
             return cached
         try:
-            ordered = _Ordered.build(records, props, self._sorted(records, spec, sort), terms)
+            ordered = _Ordered.build(self._sorted(records, spec, sort), props, terms, self._writes)
         except TypeError:  # values that do not compare: leave the error to the uncached path
             self._orders.pop(cache_key, None)
             return None
@@ -499,7 +523,7 @@ class EconomicEmulator(Emulator):
 
     def _list_of(self, table: str) -> Callable:
         def handler(request: Request, body: Any) -> Response:
-            return self._collection(request, table, list(self.tables.rows[table].values()), table=table)
+            return self._collection(request, table, self.tables.rows[table].values(), table=table)
         return handler
 
     def _one_of(self, table: str) -> Callable:

@@ -314,11 +314,11 @@ _URL_DECODE = {code: char for char, code in _URL_CODES.items()}
 
 
 def encode_key(key: str) -> str:
-    from urllib.parse import quote
-
     text = str(key)
     if text.isascii() and text.isalnum():
         return text  # nothing to replace or escape (the common case: numbers); skips a call per character
+    from urllib.parse import quote
+
     return "".join(_URL_CODES.get(ch) or quote(ch, safe="") for ch in text)
 
 

@@ -53,6 +53,7 @@ from ledgerbridge.emulators.base import Emulator, iso
 from ledgerbridge.systems.webcrm import mapping as webcrm_mapping
 from ledgerbridge.systems.webcrm.contract import parse_timestamp
 from ledgerbridge.systems.webcrm.emulator_hooks import WebcrmHooks
+from ledgerbridge.systems.webcrm.ordered import Order
 from ledgerbridge.systems.webcrm.problems import ValidationFailed, not_found, validation_problem
 from ledgerbridge.systems.webcrm.contract import (
     DELETABLE, DTO_FIELDS, FIND_BY_DATES, POST_RETURNS_ID, REFERENCES, REQUIRED, RESOURCES, SERVER_FIELDS,
@@ -96,6 +97,8 @@ class WebcrmEmulator(Emulator):
         self._tokens: dict[str, float] = {}  # access token -> expiry (time.monotonic); memory only
         self._refresh_tokens: set[str] = set()
         self.hooks = WebcrmHooks(self)  # /{Resource}/Hooks; fires on every write (see emulator_hooks.py)
+        self._orders: dict[tuple[str, str | None], Order] = {}  # (resource, date field or None: by id)
+        self._writes = 0  # writes through the API or the helpers: an Order older than that is stale
 
     # -- in-process helpers (no HTTP; same stamping as the API) -------------------------------
     def insert_raw(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +159,7 @@ class WebcrmEmulator(Emulator):
         else:
             record = {**current, **changes}
         record = {k: v for k, v in record.items() if v is not None}
+        self._writes += 1
         stamp = self._stamp()
         if current is None:
             new_id = self.tables.next_id(resource, start=ID_START[resource])
@@ -311,9 +315,7 @@ class WebcrmEmulator(Emulator):
 
     async def collection(self, request: Request, resource: str) -> Response:
         if request.method == "GET":
-            with self.tables.lock:
-                rows = sorted(self.tables.rows[resource].values(), key=lambda r: r[id_field(resource)])
-            return self._page(request, resource, rows)
+            return self._page(request, resource, lambda order: range(len(order.rows)))
         body, problem = await _json_body(request)
         if problem:
             return problem
@@ -367,6 +369,7 @@ class WebcrmEmulator(Emulator):
             return JSONResponse(self._render(resource, stored))
         if request.method == "DELETE":
             with self.tables.lock:
+                self._writes += 1
                 self.tables.rows[resource].pop(id, None)
                 self.hooks.fire(resource, "Delete", stored)
             return Response(status_code=200)
@@ -391,11 +394,7 @@ class WebcrmEmulator(Emulator):
             return validation_problem(errors)
         # Stamps share one fixed format, so comparing the strings compares the instants.
         start, end = _ms_iso(bounds["startDate"]), _ms_iso(bounds["endDate"])
-        field = RESOURCES[resource] + which
-        with self.tables.lock:
-            rows = [r for r in self.tables.rows[resource].values() if start <= r[field] < end]
-        rows.sort(key=lambda r: (r[field], r[id_field(resource)]))
-        return self._page(request, resource, rows)
+        return self._page(request, resource, lambda order: order.window(start, end), RESOURCES[resource] + which)
 
     async def children(self, request: Request, parent: str, child: str) -> Response:
         """GET /Organisations/{id}/Persons, /Deliveries/{id}/QuotationLines: the records whose
@@ -414,9 +413,34 @@ class WebcrmEmulator(Emulator):
             rows.sort(key=lambda r: (r.get(prefix + "SortOrder", 0), r[prefix + "Id"]))
         else:
             rows.sort(key=lambda r: r[prefix + "Id"])
-        return self._page(request, child, rows)
+        return self._page_of(request, child, rows)
 
-    def _page(self, request: Request, resource: str, rows: list[dict[str, Any]]) -> Response:
+    def _ordered(self, resource: str, field: str | None, *, reuse: bool) -> Order:
+        """The table's records by (field, id), or by id; caller holds the lock."""
+        table = self.tables.rows[resource]
+        cached = self._orders.get((resource, field))
+        if reuse and cached is not None and cached.current(table, self._writes):
+            return cached
+        order = self._orders[(resource, field)] = Order.build(table, id_field(resource), field, self._writes)
+        return order
+
+    def _page(self, request: Request, resource: str, select, field: str | None = None) -> Response:
+        """A page of the records `select(order)` picks (a range of positions) in the table's cached order."""
+        paging = self._paging(request)
+        if isinstance(paging, Response):
+            return paging
+        first, size = paging
+        with self.tables.lock:
+            table = self.tables.rows[resource]
+            for reuse in (True, False):
+                order = self._ordered(resource, field, reuse=reuse)
+                positions = select(order)[first : first + size]
+                if order.holds(positions, table):
+                    break
+            return JSONResponse([self._render(resource, order.rows[i]) for i in positions])
+
+    def _paging(self, request: Request) -> tuple[int, int] | Response:
+        """(index of the page's first record, page size) from Page and Size, or the 400 answer."""
         values, errors = {}, {}
         for name, default, high in (("Page", 1, 1_000_000), ("Size", DEFAULT_SIZE, 1000)):
             raw = request.query_params.get(name)
@@ -430,8 +454,14 @@ class WebcrmEmulator(Emulator):
                 values[name] = int(raw)
         if errors:
             return validation_problem(errors)
-        first = (values["Page"] - 1) * values["Size"]
-        return JSONResponse([self._render(resource, r) for r in rows[first : first + values["Size"]]])
+        return (values["Page"] - 1) * values["Size"], values["Size"]
+
+    def _page_of(self, request: Request, resource: str, rows: list[dict[str, Any]]) -> Response:
+        paging = self._paging(request)
+        if isinstance(paging, Response):
+            return paging
+        first, size = paging
+        return JSONResponse([self._render(resource, r) for r in rows[first : first + size]])
 
 
 def _is_datetime(value: str) -> bool:
