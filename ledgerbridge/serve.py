@@ -147,11 +147,12 @@ def start_dagster(env: dict[str, str], *, ui_host: str, ui_port: int | None,
                   sensor_loop_seconds: float | None, dequeue_seconds: float | None = None,
                   warm: bool = False) -> list[subprocess.Popen]:
     command = daemon_command(sensor_loop_seconds, dequeue_seconds=dequeue_seconds, warm=warm)
-    processes = [subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)]
+    # Each in a process group of its own: stopping it can then also end what it started (code servers).
+    processes = [subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, start_new_session=True)]
     if ui_port is not None:
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "dagster_webserver", "-w", str(PROJECT_ROOT / "workspace.yaml"),
-             "-h", ui_host, "-p", str(ui_port)], env=env, cwd=PROJECT_ROOT))
+             "-h", ui_host, "-p", str(ui_port)], env=env, cwd=PROJECT_ROOT, start_new_session=True))
     return processes
 
 
@@ -172,8 +173,19 @@ def stop_processes(processes: list[subprocess.Popen], timeout: float = 20) -> No
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            process.kill()
+            _kill_group(process)
             process.wait()
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """Kill a process that did not stop, with its own process group when it leads one."""
+    try:
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signal.SIGKILL)
+            return
+    except ProcessLookupError:
+        return
+    process.kill()
 
 
 # -- configuration -------------------------------------------------------------------------------
