@@ -265,3 +265,11 @@ def test_closing_reports_the_calls_of_the_run_and_the_day(emu, tmp_path, caplog)
     [record] = [r for r in caplog.records if r.name == "ledgerbridge.uniconta"]
     assert record.levelname == "WARNING" and "4 calls in this run, 4 today" in record.getMessage()
     assert PASSWORD not in record.getMessage()
+
+
+def test_the_vat_zone_is_uniconta_s_and_derived_from_the_country_when_missing(emu, erp):
+    german = erp.create("debtors", {**NEW_DEBTOR, "country": "DE", "vat_zone": None})
+    swiss = erp.create("debtors", {**NEW_DEBTOR, "country": "CH", "vat_zone": "domestic"})
+    stored = {d["Account"]: d["VatZone"] for d in emu.all_raw("DebtorClient")}
+    assert (stored[german.remote_id], stored[swiss.remote_id]) == ("EU", "Domestic")
+    assert (german.values["vat_zone"], swiss.values["vat_zone"]) == ("eu", "domestic")

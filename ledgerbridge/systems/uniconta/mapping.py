@@ -6,7 +6,9 @@ Entities and the Uniconta class each is kept in:
   assigns on create (written back to the CRM). street + house_number share Address1. email is the
   InvoiceEmail (the sheet's "faktura-e-mail"), vat_number the CompanyRegNo (CVR), vat_group the Vat
   code ("Momsgruppe"), customer_group the Group, payment_terms the Payment code, seller_id the
-  Employee number. crm_type is not kept in Uniconta (see rules.py: a debtor means "Customer").
+  Employee number, vat_zone the VatZone (Uniconta's enum names Domestic/EU/Abroad [?] by default,
+  the options of ledgerbridge.vat_zones override them; a debtor without a zone gets the one its
+  country gives). crm_type is not kept in Uniconta (see rules.py: a debtor means "Customer").
 - contacts    <-> ContactClient (DCType Debtor, DCAccount = the debtor's Account): remote id = RowId.
   ContactClient has no telephone besides Mobil: `phone` is not mapped.
 - items       <-> InvItemClient (key Item): SalesPrice1 is the sales price, CostPrice the cost price.
@@ -37,6 +39,9 @@ from ledgerbridge.systems.uniconta import contract
 from ledgerbridge.systems.vocabulary import (
     DATE, Composite, Converter, Field, compiled, country_name, money, number, parse_timestamp, text,
 )
+from ledgerbridge.vat_zones import VatZones
+
+UNICONTA_VAT_ZONES = {"domestic": "Domestic", "eu": "EU", "abroad": "Abroad"}  # contract.ENUMS["VatZone"]
 
 TEXT = text()
 MONEY = money()
@@ -143,19 +148,30 @@ class UnicontaMapping:
                 self.length_overrides.setdefault(api, {})[prop] = int(value)
             elif key == "required:debtors":
                 self.create_required = tuple(n.strip() for n in str(value).split(",") if n.strip())
+        self.vat_zones = VatZones.from_options(options, UNICONTA_VAT_ZONES)
         self._maps = {entity: self._compile(entity) for entity in MAPS}
 
     def _compile(self, entity: str) -> tuple[Composite, ...]:
         spec = MAPS[entity]
         moved = self.user_fields.get(entity, {})
         fields = [Field(f.model, moved.get(f.model, f.remote), f.convert, f.direction) for f in spec.fields]
-        return tuple(compiled(f) for f in fields) + spec.composites
+        extra = (self._vat_zone(),) if entity == "debtors" else ()
+        return tuple(compiled(f) for f in fields) + spec.composites + extra
+
+    def _vat_zone(self) -> Composite:
+        zones = self.vat_zones
+        return Composite(
+            ("vat_zone",), ("VatZone",),
+            lambda v: {"VatZone": zones.code(v.get("vat_zone") or zones.derive(v.get("country")))},
+            lambda r: {"vat_zone": zones.zone(r.get("VatZone"))},
+        )
 
     # -- what the engine reads --------------------------------------------------------------------
 
     def mapped_fields(self, entity: str) -> tuple[str, ...]:
         spec = _map(entity)
-        return tuple(f.model for f in spec.fields) + tuple(m for c in spec.composites for m in c.model)
+        extra = ("vat_zone",) if entity == "debtors" else ()
+        return tuple(f.model for f in spec.fields) + tuple(m for c in spec.composites for m in c.model) + extra
 
     def limits(self, entity: str) -> FieldLimits:
         spec = _map(entity)
@@ -197,7 +213,7 @@ class UnicontaMapping:
         out: dict[str, Any] = {}
         for composite in self._maps[entity]:
             if any(m in values for m in composite.model):
-                out.update(composite.out({m: values.get(m) for m in composite.model}))
+                out.update(composite.out(values))
         out.update(dict(_map(entity).fixed))
         return out
 
