@@ -20,6 +20,7 @@ from typing import Any
 
 from ledgerbridge.systems.base import READ_WRITE, Emulation, EntitySupport, System
 from ledgerbridge.systems.uniconta.webhooks import UnicontaWebhooks
+from ledgerbridge.vat_zones import OPTIONS as VAT_ZONE_OPTIONS
 
 DEFAULT_USER = "ledgerbridge"
 
@@ -83,6 +84,7 @@ SYSTEM = System(
         "user_field:<entity>.<field>": "keep a model field in a Uniconta user-defined field of that name",
         "max_length:<Class>.<Property>": "override a field limit of contract.py",
         "required:debtors": "comma-separated fields a debtor needs before it is created (default: the sheet's)",
+        **VAT_ZONE_OPTIONS,
     },
     webhooks=UnicontaWebhooks(),
     emulation=Emulation(
