@@ -38,7 +38,7 @@ def _connect(config):
     budget_file = options.get("budget_file")
     return UnicontaConnector(
         config.base_url, options.get("company_id", 0), str(options.get("user", DEFAULT_USER)), config.secret("password"),
-        mapping=_mapping({k: v for k, v in options.items() if ":" in k}),
+        mapping=_mapping(options),
         timeout=config.timeout_seconds, rate_per_second=config.rate_per_second,
         reuse_read_seconds=float(options.get("reuse_read_seconds", 60)),
         budget=CallBudget(str(budget_file)) if budget_file else None,
