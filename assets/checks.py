@@ -16,6 +16,7 @@ from typing import Any
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
 from assets.metadata import markdown_table
+from ledgerbridge.sync.gate import block_reason
 
 GATE, HELD = "quality_gate", "held_back"
 
@@ -34,6 +35,9 @@ def plan_check_specs(asset: AssetKey) -> list[AssetCheckSpec]:
 def gate_sentence(gate: Any, threshold: float) -> str:
     """Why the gate passed or failed, in one sentence a person can act on."""
     planned = len(gate.planned) + len(gate.held)
+    if gate.blocked and gate.blocked_since is not None and gate.still_held:
+        return (f"Push to {gate.system} blocked: {block_reason(gate, threshold)}; fix them in the source, or once "
+                f"checked: ledgerbridge gate release --entity {gate.entity} --system {gate.system}.")
     if gate.blocked and gate.mass_delete:
         return (f"Push to {gate.system} blocked: {gate.delete_share:.0%} of the linked {gate.entity} were deleted in "
                 f"the other system (threshold {threshold:.0%}), which looks like a mass delete upstream; check the "

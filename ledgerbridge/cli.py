@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     from ledgerbridge import privacy_cli
 
     privacy_cli.add_arguments(commands, DEFAULT_CONFIG)
+    from ledgerbridge import gate_cli
+
+    gate_cli.add_arguments(commands, DEFAULT_CONFIG)
 
     sync = commands.add_parser(
         "sync", help="run one sync of the configured entities", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -134,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             return tenant_commands.run(args)
         if args.command in ("erase", "prune"):
             return privacy_cli.run(args)
+        if args.command == "gate":
+            return gate_cli.run(args)
         config = load_config(args.config)
         if args.command == "sync":
             return run_sync(config, args)

@@ -219,6 +219,19 @@ def build_metadata() -> sa.MetaData:
         sa.Column("event_key", sa.String(250), unique=True),  # system + sender's event id or body hash: replays are refused
     )
     sa.Table(
+        "gate_blocks",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("entity", sa.String(40), nullable=False),
+        sa.Column("system", sa.String(40), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),  # the gate's sentence when it first blocked
+        ts("blocked_at", nullable=False),
+        ts("released_at"),
+        sa.Column("released_by", sa.String(200)),  # a person (ledgerbridge gate release), or "data fixed"
+        ts("applied_at"),  # a released mass delete was followed in this run (the release is used up)
+        comment="Pushes the quality gate stopped: they stay stopped until the data is fixed or a person releases them.",
+    )
+    sa.Table(
         "plan_queue",
         metadata,
         sa.Column("entity", sa.String(40), primary_key=True),

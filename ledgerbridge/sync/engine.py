@@ -15,7 +15,7 @@ from ledgerbridge.model import ENTITIES
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import HubStore, hub
 from ledgerbridge.systems import mapped_fields
-from ledgerbridge.sync.gate import GateResult, apply_gate
+from ledgerbridge.sync.gate import GateResult, apply_gate, block_reason
 from ledgerbridge.sync.plan import Plan, plan_push
 from ledgerbridge.sync.pull import PullResult, pull
 from ledgerbridge.sync.outbox import settle_uncertain
@@ -150,17 +150,11 @@ class SyncEngine:
                     summary.not_created[f"{plan.system}: {reason}"] = count
                 summary.held_back.extend(h for h in gate.held_back() if h not in summary.held_back)
                 held.update(w.hub_id for w in gate.held)
-                if gate.blocked and gate.mass_delete:
-                    summary.blocked.append(
-                        f"{gate.system}: {gate.delete_share:.0%} of the linked {entity} were deleted in the other "
-                        f"system (threshold {self.config.quality.block_threshold:.0%}), which looks like a mass delete "
-                        "upstream; nothing was pushed"
-                    )
-                    continue
                 if gate.blocked:
                     summary.blocked.append(
-                        f"{gate.system}: {gate.newly_bad_share:.0%} of planned writes newly failed the checks "
-                        f"(threshold {self.config.quality.block_threshold:.0%}); nothing was pushed"
+                        f"{gate.system}: {block_reason(gate, self.config.quality.block_threshold)}; nothing was "
+                        f"pushed. Fix the source, or once checked: ledgerbridge gate release --entity {entity} "
+                        f"--system {gate.system}"
                     )
                     continue
                 if dry_run:

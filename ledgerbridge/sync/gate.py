@@ -44,6 +44,9 @@ class GateResult:
     newly_bad_share: float = 0.0  # records failing now that were not held before, of all planned
     delete_share: float = 0.0  # deletes planned, of all records linked in the target
     mass_delete: bool = False  # blocked because too many records were deleted upstream
+    blocked_since: Any = None  # an earlier run's stop that is still open (ledgerbridge gate release)
+    stop_reason: str = ""  # why it stopped then
+    still_held: int = 0  # records that caused it and are still held back
     blocked: bool = False  # that share passed the threshold: nothing is pushed
 
     def held_back(self) -> list[dict[str, Any]]:
@@ -108,6 +111,20 @@ def apply_gate(
         result.delete_share = len(deletes) / linked if linked else 1.0
         if len(deletes) >= min_records and result.delete_share > threshold:
             result.blocked = result.mass_delete = True  # a mass delete upstream must not empty this system
+    # A stop stays a stop until the data is fixed (no record held since the stop is still held) or a
+    # person releases it: the next run must not pass because the same bad records now count as
+    # "already held", nor because it plans only the records that changed since.
+    approved = _approved_mass_delete(store, plan) if result.mass_delete else None
+    if approved is not None:  # a person looked at these deletes and released them: follow them once
+        result.blocked = bool(report.errors) or (len(rows) >= min_records and result.newly_bad_share > threshold)
+        result.mass_delete = False
+    block = _open_block(store, plan)
+    if block is not None:
+        result.blocked_since, result.stop_reason = block["blocked_at"], block["reason"]
+        clean_now = {w.hub_id for w in plan.writes if w.hub_id not in report.bad_keys}
+        result.still_held = len(_held_since(store, plan, block["blocked_at"]) - clean_now)
+        if not result.blocked and result.still_held:
+            result.blocked = True
     for write in plan.writes:
         if write.hub_id in blocking:
             result.held.append(write)
@@ -178,7 +195,15 @@ def apply_gate(
             )
         )
         if result.blocked:
+            if block is None:
+                conn.execute(T["gate_blocks"].insert(), {"entity": plan.entity, "system": plan.system,
+                                                         "reason": block_reason(result, threshold), "blocked_at": now})
             return result
+        if block is not None:
+            conn.execute(T["gate_blocks"].update().where(T["gate_blocks"].c.id == block["id"])
+                         .values(released_at=now, released_by="data fixed"))
+        if approved is not None:
+            conn.execute(T["gate_blocks"].update().where(T["gate_blocks"].c.id == approved).values(applied_at=now))
         settle_queue(store, conn, plan.entity, plan.side, plan.done(), everything=plan.everything)
         planned = {w.hub_id: i for i, w in enumerate(result.planned)}
         carried = supersede(conn, plan.entity, plan.system, planned, keep_open=set(plan.deferred))
@@ -245,6 +270,65 @@ def _release_fixed_warnings(conn: sa.Connection, plan: Plan, limits: FieldLimits
     for start in range(0, len(fixed), 500):
         conn.execute(quarantine.update().where(quarantine.c.id.in_(fixed[start:start + 500])).values(resolved_at=now))
     return len(fixed)
+
+
+def block_reason(gate: GateResult, threshold: float) -> str:
+    """Why the push was stopped, in one sentence a person can act on."""
+    if gate.blocked_since is not None and gate.still_held and not gate.mass_delete:
+        return (f"stopped since {gate.blocked_since:%Y-%m-%d %H:%M} UTC ({gate.stop_reason}); {gate.still_held} of "
+                f"the records that caused it are still held back")
+    if gate.mass_delete:
+        return (f"{gate.delete_share:.0%} of the linked {gate.entity} were deleted in the other system (threshold "
+                f"{threshold:.0%}), which looks like a mass delete upstream")
+    if gate.report.errors:
+        return f"a check could not run ({'; '.join(gate.report.errors)[:300]}), so nothing was pushed unchecked"
+    return (f"{gate.newly_bad_share:.0%} of the planned {gate.entity} failed the checks (threshold {threshold:.0%}), "
+            "which looks like a mass corruption upstream")
+
+
+def _open_block(store: HubStore, plan: Plan) -> Any:
+    blocks = T["gate_blocks"]
+    with store.connect() as conn:
+        return conn.execute(
+            sa.select(blocks).where(blocks.c.entity == plan.entity, blocks.c.system == plan.system,
+                                    blocks.c.released_at.is_(None)).order_by(blocks.c.id.desc())
+        ).mappings().first()
+
+
+def release_blocks(store: HubStore, entity: str, system: str, by: str) -> int:
+    """A person looked at a stopped push and lets it go on (the held records stay held)."""
+    blocks = T["gate_blocks"]
+    with store.begin() as conn:
+        return conn.execute(
+            blocks.update().where(blocks.c.entity == entity, blocks.c.system == system, blocks.c.released_at.is_(None))
+            .values(released_at=utcnow(), released_by=by)
+        ).rowcount
+
+
+def _approved_mass_delete(store: HubStore, plan: Plan) -> int | None:
+    """The id of the latest stop of this push if a person released it and it was not followed yet."""
+    blocks = T["gate_blocks"]
+    with store.connect() as conn:
+        latest = conn.execute(
+            sa.select(blocks).where(blocks.c.entity == plan.entity, blocks.c.system == plan.system)
+            .order_by(blocks.c.id.desc())
+        ).mappings().first()
+    if latest is None or latest["released_at"] is None or latest["applied_at"] is not None \
+            or latest["released_by"] == "data fixed":
+        return None
+    return latest["id"]
+
+
+def _held_since(store: HubStore, plan: Plan, since: Any) -> set[str]:
+    """Records held back (not warnings) by findings first seen at or after `since`, still unresolved."""
+    quarantine = T["quarantine"]
+    with store.connect() as conn:
+        return set(conn.execute(
+            sa.select(quarantine.c.record_key).distinct().where(
+                quarantine.c.entity == plan.entity, quarantine.c.target == plan.system,
+                quarantine.c.resolved_at.is_(None), quarantine.c.first_seen >= since,
+                sa.or_(quarantine.c.severity.is_(None), quarantine.c.severity != Severity.WARN.value))
+        ).scalars())
 
 
 def _linked_count(store: HubStore, plan: Plan) -> int:
