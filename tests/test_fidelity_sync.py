@@ -13,7 +13,7 @@ import pytest
 from conftest import make_config
 from ledgerbridge.model import Severity
 from ledgerbridge.store import T, hub
-from ledgerbridge.sync.review import held_back
+from ledgerbridge.sync.review import held_back, still_held
 from sync_helpers import engine_for, writes
 
 SWISS = {"OrganisationName": "Alpen Design AG", "OrganisationAddress": "Bahnhofstrasse 10",
@@ -143,6 +143,8 @@ def test_a_bad_phone_reaches_the_erp_without_the_phone_and_warns_until_fixed_at_
         [group] = held_back(conn, {"crm": "webcrm", "erp": "economic"})
     assert (group.field, group.severity, group.target) == ("phone", "warn", "economic")
     assert "sent to economic without phone" in group.next_step
+    with store.connect() as conn:  # a warning holds nothing back: no exit code 1, no failing held_back check
+        assert still_held(conn, "debtors") == {}
 
     # a second run sends nothing more and keeps the one warning
     mark = len(economic.request_log)

@@ -267,10 +267,12 @@ def held_back(conn: sa.Connection, systems: dict[str, str]) -> list[HeldGroup]:
 def still_held(conn: sa.Connection, entity: str, target: str | None = None) -> dict[str, list[str]]:
     """The records the checks hold back now (from `target`, or from any system): hub id -> the
     value-free findings ("field: check") that hold it. The quarantine is the truth here: a record
-    stays held run after run until it is fixed, whether or not a run planned it again."""
+    stays held run after run until it is fixed, whether or not a run planned it again. Warnings
+    (a record sent without a field) hold nothing back."""
     quarantine = T["quarantine"]
     query = sa.select(quarantine.c.record_key, quarantine.c.field, quarantine.c.check_name).where(
-        quarantine.c.entity == entity, quarantine.c.resolved_at.is_(None))
+        quarantine.c.entity == entity, quarantine.c.resolved_at.is_(None),
+        sa.or_(quarantine.c.severity.is_(None), quarantine.c.severity != "warn"))
     if target is not None:
         query = query.where(quarantine.c.target == target)
     held: dict[str, list[str]] = {}
