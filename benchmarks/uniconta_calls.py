@@ -7,7 +7,7 @@ in calls is the figure that matters. Run by hand; prints figures, asserts nothin
     .venv/bin/python benchmarks/uniconta_calls.py --companies 1000 --changed 200
 
 Both emulators run on loopback (webCRM and Uniconta); the hub is a SQLite file in a temporary
-folder. The sync is the engine with the Uniconta package's rule (rules.PinnedTriggerEngine), with
+folder. The sync is the engine with the type rule on (keep_trigger_while_linked), with
 employees, debtors, contacts, items, orders and order lines enabled, as the product sheet's set-up.
 Calls are counted where Uniconta would count them: the Uniconta emulator's request log (every HTTP
 call it answered, reads and writes).
@@ -39,12 +39,12 @@ from ledgerbridge.config import parse_config  # noqa: E402
 from ledgerbridge.store import HubStore  # noqa: E402
 from ledgerbridge.systems import build_connector  # noqa: E402
 from ledgerbridge.systems.uniconta.emulator import UnicontaEmulator  # noqa: E402
-from ledgerbridge.systems.uniconta.rules import PinnedTriggerEngine  # noqa: E402
+from ledgerbridge.sync.engine import SyncEngine  # noqa: E402
 from ledgerbridge.systems.webcrm.emulator import WebcrmEmulator  # noqa: E402
 
 ENTITIES = {
     "employees": {"direction": "both", "number_policy": "crm"},
-    "debtors": {"create_in_erp": "crm_type == 'Customer'",
+    "debtors": {"create_in_erp": "crm_type == 'Customer'", "keep_trigger_while_linked": True,
                 "erp_defaults": {"currency": "DKK", "customer_group": "1", "vat_group": "S25"}},
     "contacts": {"direction": "both"},
     "items": {"direction": "erp_to_crm"},
@@ -101,7 +101,7 @@ def run(companies: int, changed: int, items: int, with_cache: bool) -> list[tupl
             mark = len(uniconta.request_log)
             connectors = {"crm": build_connector(config.crm), "erp": build_connector(config.erp)}
             try:
-                summaries = PinnedTriggerEngine(config, store, connectors).run()
+                summaries = SyncEngine(config, store, connectors).run()
                 if os.environ.get("BENCH_VERBOSE"):
                     for name, summary in summaries.items():
                         print("   ", name, {k: v for k, v in summary.to_dict().items() if v and k != "held_back_records"})

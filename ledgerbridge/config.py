@@ -112,6 +112,9 @@ class EntityConfig(Strict):
     delete_in_crm: Literal["delete", "bar", "unlink"] | None = None
     # Whether a delete in the system owning the record erases the person everywhere (None: the model's).
     erase_on_delete: bool | None = None
+    # With an equality creation trigger (create_in_erp: "crm_type == 'Customer'"): once the record
+    # exists in the ERP, a change of that field in the CRM is set back (ledgerbridge.sync.pinning).
+    keep_trigger_while_linked: bool = False
 
     def erp_defaults_for(self, country: str | None) -> dict[str, str]:
         return {**self.erp_defaults, **self.erp_defaults_by_country.get((country or "").upper(), {})}
@@ -296,3 +299,11 @@ def trigger_allows(trigger: str, values: dict) -> bool | None:
         equal = (str(actual) if actual is not None else "").casefold() == match["value"].casefold()
         return equal if match["op"] == "==" else not equal
     return None
+
+
+def equality_trigger(trigger: str) -> tuple[str, str] | None:
+    """(field, value) of an equality creation trigger such as "crm_type == 'Customer'", else None."""
+    match = _FILTER.match(trigger)
+    if not match or match["op"] != "==":
+        return None
+    return match["field"], match["value"]

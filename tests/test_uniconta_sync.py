@@ -13,13 +13,13 @@ from ledgerbridge.config import parse_config
 from ledgerbridge.store import T
 from ledgerbridge.systems import build_connector
 from ledgerbridge.systems.uniconta.emulator import UnicontaEmulator
-from ledgerbridge.systems.uniconta.rules import PinnedTriggerEngine
+from ledgerbridge.sync.engine import SyncEngine
 from sync_helpers import writes
 
 PASSWORD_ENV, PASSWORD = "LB_TEST_UNICONTA_PASSWORD", "test-uniconta-secret"
 ENTITIES = {
     "employees": {"direction": "both", "number_policy": "crm"},
-    "debtors": {"create_in_erp": "crm_type == 'Customer'", "create_in_crm": "always",
+    "debtors": {"create_in_erp": "crm_type == 'Customer'", "keep_trigger_while_linked": True, "create_in_crm": "always",
                 "erp_defaults": {"currency": "DKK", "customer_group": "1", "vat_group": "S25"}},
     "contacts": {"direction": "both"},
     "items": {"direction": "erp_to_crm"},
@@ -54,7 +54,7 @@ def setup(store, webcrm, uniconta, secrets_env, monkeypatch):
 
 def sync(config, store):
     connectors = {"crm": build_connector(config.crm), "erp": build_connector(config.erp)}
-    engine = PinnedTriggerEngine(config, store, connectors)
+    engine = SyncEngine(config, store, connectors)
     try:
         return engine.run()
     finally:

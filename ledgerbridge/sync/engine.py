@@ -19,6 +19,7 @@ from ledgerbridge.sync.gate import GateResult, apply_gate, block_reason
 from ledgerbridge.sync.plan import Plan, plan_push
 from ledgerbridge.sync.pull import PullResult, pull
 from ledgerbridge.sync.outbox import settle_uncertain
+from ledgerbridge.sync.pinning import keep_trigger_value
 from ledgerbridge.sync.push import PushResult, confirm_found, push
 from ledgerbridge.sync.retention import prune
 from ledgerbridge.sync.reconcile import ReconcileResult, reconcile
@@ -92,7 +93,9 @@ class SyncEngine:
         return pull(self.store, self.connectors[side], side, entity, full=full)
 
     def reconcile(self, entity: str, run_id: str | None = None) -> ReconcileResult:
-        return reconcile(self.store, self.config, entity, run_id=run_id)
+        result = reconcile(self.store, self.config, entity, run_id=run_id)
+        result.pinned = keep_trigger_value(self.store, self.config, entity)
+        return result
 
     def plan(self, side: str, entity: str, *, run_id: str | None = None, record: bool = True,
              full: bool = False) -> tuple[Plan, GateResult]:

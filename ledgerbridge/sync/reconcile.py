@@ -66,6 +66,7 @@ class ReconcileResult:
     suggestions: int = 0
     duplicates: int = 0  # look-alike pairs within one side, reported for merging at the source
     deleted: int = 0  # hub records newly found deleted in one system
+    pinned: list[str] = field(default_factory=list)  # hub ids whose creation-trigger field was set back
     # rows whose referenced record is not in the hub yet: "<side> <entity> <remote id>: why"
     unresolved_references: list[str] = field(default_factory=list)
 

@@ -6,7 +6,6 @@
     connector.py       OData reads (keyset by UpdatedAt), /api/Entities writes, the call budget
     emulator.py        a local Uniconta on loopback (Basic auth, routes, OData, Change-URL webhooks)
     webhooks.py        verify (URL token) / parse / register Change URLs, and the read-back
-    rules.py           the organisation type stays the creation keyword while the debtor exists
     demo.py            the demo's records in Uniconta's own shape
 
 This module stays light (no HTTP or server imports): the registry imports it to list the system.

@@ -8,7 +8,7 @@ Entities and the Uniconta class each is kept in:
   code ("Momsgruppe"), customer_group the Group, payment_terms the Payment code, seller_id the
   Employee number, vat_zone the VatZone (Uniconta's enum names Domestic/EU/Abroad [?] by default,
   the options of ledgerbridge.vat_zones override them; a debtor without a zone gets the one its
-  country gives). crm_type is not kept in Uniconta (see rules.py: a debtor means "Customer").
+  country gives). crm_type is not kept in Uniconta (keep_trigger_while_linked, ledgerbridge.sync.pinning: a debtor means "Customer").
 - contacts    <-> ContactClient (DCType Debtor, DCAccount = the debtor's Account): remote id = RowId.
   ContactClient has no telephone besides Mobil: `phone` is not mapped.
 - items       <-> InvItemClient (key Item): SalesPrice1 is the sales price, CostPrice the cost price.
