@@ -29,7 +29,7 @@ from functools import cached_property
 
 from dagster import (
     AddDynamicPartitionsRequest,
-    DagsterRunStatus,
+    AssetSelection,
     DefaultSensorStatus,
     Definitions,
     DeleteDynamicPartitionsRequest,
@@ -53,6 +53,7 @@ from pydantic import PrivateAttr
 from assets import entity_assets
 from ledgerbridge.config import ConfigError, SyncConfig
 from ledgerbridge.connectors.base import Connector
+from ledgerbridge.model import ENTITIES
 from ledgerbridge.store import HubStore
 from ledgerbridge.sync.pull import read_cursor
 from ledgerbridge.systems import build_connector
@@ -62,14 +63,12 @@ from ledgerbridge.tenants.registry import Tenant, TenantRegistry
 from ledgerbridge.tenants.triggers import InboxReader, due_schedules, last_tick, plan_inbox_runs, tenant_entities
 from ledgerbridge.webhooks.probe import probe
 from pipelines.jobs import ENTITY_TAG, NIGHTLY_RECONCILE, entity_job_name
+from pipelines.sensors import INBOX_INTERVAL, PENDING, PROBE_INTERVAL
 from resources import HubStoreResource, RunOptionsResource, SyncConfigResource, SystemsResource
 
 TENANTS = DynamicPartitionsDefinition(name="tenants")
 TRIGGER_TAG = "ledgerbridge/trigger"
-INBOX_INTERVAL = int(os.environ.get("LEDGERBRIDGE_INBOX_SENSOR_SECONDS", "1"))
-PROBE_INTERVAL = int(os.environ.get("LEDGERBRIDGE_PROBE_SENSOR_SECONDS", "5"))
 REGISTRY_INTERVAL = int(os.environ.get("LEDGERBRIDGE_REGISTRY_SENSOR_SECONDS", "5"))
-PENDING = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING]
 DEFAULT_ENTITIES = ["debtors"]  # the graph's entities while no tenant is registered
 
 
@@ -147,8 +146,6 @@ def tenant_entity_config(entity: str) -> PartitionedConfig:
 
 
 def tenant_jobs(entities: list[str]) -> list:
-    from dagster import AssetSelection
-
     return [
         define_asset_job(entity_job_name(entity), selection=AssetSelection.groups(entity), partitions_def=TENANTS,
                          config=tenant_entity_config(entity), tags={ENTITY_TAG: entity},
@@ -377,8 +374,6 @@ def executor_from_environment():
 
 def code_location_entities(registry: TenantRegistry) -> list[str]:
     """Every entity any tenant syncs, in dependency order (a tenant with a new entity needs a reload)."""
-    from ledgerbridge.model import ENTITIES
-
     wanted = set()
     for name in registry.names():
         try:
