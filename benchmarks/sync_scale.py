@@ -13,7 +13,6 @@ import random
 import resource
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ledgerbridge.config import parse_config
@@ -27,37 +26,20 @@ SECRETS = {"LB_BENCH_WEBCRM": "bench-key", "LB_BENCH_SECRET": "bench-secret", "L
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def iso_ms(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def backdate(rows: dict, field: str, count: int) -> None:
-    """Bulk-seeded records stamped one ms apart *before* now, as a restored database would be, so the
-    first incremental pull after the initial sync does not read them again."""
-    start = datetime.now(timezone.utc) - timedelta(milliseconds=count + 1000)
-    for i, record in enumerate(rows.values()):
-        record[field] = iso_ms(start + timedelta(milliseconds=i))
-
-
 def seed(webcrm: WebcrmEmulator, economic: EconomicEmulator, n: int) -> None:
+    """n matching customers on both sides, each side seeded as one bulk import: stamped at or before
+    now, as a restored database would be, so the first incremental pull after the initial sync does
+    not read them again."""
     rng = random.Random(n)
-    for i in range(n):
-        name = f"Firma {i:07d} ApS"
-        postcode, city = str(1000 + rng.randrange(8000)), rng.choice(["Aarhus", "Odense", "Vejle", "Aalborg"])
-        customer = economic.insert_raw("customers", {
-            "name": name, "country": "Denmark", "zip": postcode, "city": city, "currency": "DKK",
-            "customerGroup": {"customerGroupNumber": 1}, "paymentTerms": {"paymentTermsNumber": 1},
-            "vatZone": {"vatZoneNumber": 1}})
-        webcrm.insert_raw("Organisations", {
-            "OrganisationName": name, "OrganisationType": "Customer", "OrganisationCountry": "Denmark",
-            "OrganisationPostCode": postcode, "OrganisationCity": city,
-            "OrganisationExtraCustom1": str(customer["customerNumber"])})
-    with economic.tables.lock:
-        backdate(economic.tables.rows["customers"], "lastUpdated", n)
-        economic.tables.counters["lastUpdated_ms"] = 0
-    with webcrm.tables.lock:
-        backdate(webcrm.tables.rows["Organisations"], "OrganisationUpdatedAt", n)
-        webcrm.tables.counters["_stamp_ms"] = 0
+    places = [(str(1000 + rng.randrange(8000)), rng.choice(["Aarhus", "Odense", "Vejle", "Aalborg"])) for _ in range(n)]
+    customers = economic.insert_many_raw("customers", [{
+        "name": f"Firma {i:07d} ApS", "country": "Denmark", "zip": postcode, "city": city, "currency": "DKK",
+        "customerGroup": {"customerGroupNumber": 1}, "paymentTerms": {"paymentTermsNumber": 1},
+        "vatZone": {"vatZoneNumber": 1}} for i, (postcode, city) in enumerate(places)])
+    webcrm.insert_many_raw("Organisations", [{
+        "OrganisationName": customer["name"], "OrganisationType": "Customer", "OrganisationCountry": "Denmark",
+        "OrganisationPostCode": customer["zip"], "OrganisationCity": customer["city"],
+        "OrganisationExtraCustom1": str(customer["customerNumber"])} for customer in customers])
 
 
 def writes(*emulators) -> int:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 
+from datetime import datetime, timezone
+
 import pytest
 import requests
+
+from ledgerbridge.systems.economic.mapping import parse_timestamp
 
 from ledgerbridge.systems.economic.emulator import EconomicEmulator
 
@@ -247,19 +251,17 @@ def test_raw_helpers_assign_like_the_api(emu):
 
 # -- contacts, products, invoices -------------------------------------------------------------
 
-def test_customer_contacts(emu, api):
-    emu.seed("debtors", [{"name": "A"}, {"name": "B"}])
-    created = api("POST", "/customers/2/contacts", json={"name": "Jane", "email": "jane@example.com"})
-    assert created.status_code == 201
-    contact = created.json()
-    assert contact["customer"]["customerNumber"] == 2 and contact["customerContactNumber"] == 1
-    assert api("POST", "/customers/2/contacts", json={"email": "x@y"}).status_code == 400  # name required
-    assert api("POST", "/customers/9/contacts", json={"name": "x"}).status_code == 404
-    assert api("GET", "/customers/2/contacts").json()["pagination"]["results"] == 1
-    assert api("GET", "/customers/1/contacts").json()["collection"] == []
-    assert api("PUT", "/customers/2/contacts/1", json={"name": "Jane D"}).status_code == 400  # number required
-    put = api("PUT", "/customers/2/contacts/1", json={"customerContactNumber": 1, "name": "Jane D"})
-    assert put.status_code == 200 and "email" not in put.json()
+
+def test_a_bulk_seed_ends_at_now_and_stamps_never_tie(emu, api):
+    numbers = emu.seed("debtors", [{"name": f"C{i}"} for i in range(5000)])
+    stamps = [c["lastUpdated"] for c in emu.all_raw("customers")]
+    # 1 ms apart from now on, as writes are, they would end 5 s ahead
+    assert max(parse_timestamp(s) for s in stamps) <= datetime.now(timezone.utc)
+    assert len(set(stamps)) == 5000 and stamps == sorted(stamps)
+    written = api("PUT", f"/customers/{numbers[0]}", json=customer(name="Changed")).json()["lastUpdated"]
+    assert written > stamps[-1]  # API writes still stamp strictly after everything before them
+    [later] = emu.seed("debtors", [{"name": "Later"}])
+    assert emu.all_raw("customers")[-1]["lastUpdated"] > written and later == "5001"
 
 
 def test_products_keys_and_validation(api):

@@ -167,6 +167,17 @@ class Emulator:
         self.stop()
 
 
+def bulk_stamps(after_ms: int, now_ms: int, count: int) -> list[int]:
+    """Change stamps (ms since the epoch) for `count` records imported at once, as a restored database
+    has them: 1 ms apart and ending at `now_ms`, not starting there. Stamping each one 1 ms after the
+    previous from now, as a write does, puts a big import minutes ahead of the clock, and a sync that
+    started after it reads it all again. They still come strictly after `after_ms` (the newest stamp
+    handed out), so stamps never tie and a cursor never skips them: only an import that follows other
+    writes by fewer ms than it has records ends ahead of now, by the difference."""
+    start = max(after_ms + 1, now_ms - count + 1)
+    return list(range(start, start + count))
+
+
 def iso(ts: datetime) -> str:
     """Timestamps as the emulated systems write them: ISO 8601, UTC, milliseconds."""
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ledgerbridge.emulators.base import Emulator, iso
+from ledgerbridge.emulators.base import Emulator, bulk_stamps, iso
 from ledgerbridge.systems.economic import mapping
 from ledgerbridge.systems.economic.mapping import decode_key, encode_key, get_path
 from ledgerbridge.systems.economic.collections import (
@@ -68,6 +68,9 @@ class EconomicEmulator(Emulator):
         # (see _ordered). Keeps a page request from re-sorting the whole table every time.
         self._orders: dict[tuple[str, str], _Ordered] = {}
         self._writes = 0  # writes through the API or the helpers below: a sorted order older than that is stale
+        # table -> (its record count, the highest number in it) as of the last _insert: numbering a
+        # new record does not scan the table while the count says nothing else came or went.
+        self._highest: dict[str, tuple[int, int]] = {}
         with self.tables.lock:
             for table, records in DEFAULTS.items():
                 if not self.tables.rows[table]:
@@ -82,6 +85,22 @@ class EconomicEmulator(Emulator):
         with self.tables.lock:
             self._writes += 1
             return json.loads(json.dumps(self._insert(resource, json.loads(json.dumps(record)))))
+
+    def insert_many_raw(self, resource: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Store records as a bulk import would: numbered as the API numbers them, stamped 1 ms apart
+        ending at now (emulators.base.bulk_stamps), not starting there; without validation."""
+        with self.tables.lock:
+            self._writes += 1
+            stored = [self._insert(resource, json.loads(json.dumps(r)), stamp=False) for r in records]
+            if resource in STAMPED:
+                now_ms = int(time.time() * 1000)
+                stamps = bulk_stamps(self.tables.counters["lastUpdated_ms"], now_ms, len(stored))
+                for record, stamp in zip(stored, stamps):
+                    record["lastUpdated"] = iso(datetime.fromtimestamp(stamp / 1000, timezone.utc))
+                    self.hooks.fire(resource, "created", record)
+                if stamps:
+                    self.tables.counters["lastUpdated_ms"] = stamps[-1]
+            return json.loads(json.dumps(stored))
 
     def update_raw(self, resource: str, key: Any, changes: dict[str, Any]) -> dict[str, Any]:
         """Merge `changes` into a stored record (None removes a property) and stamp it like a PUT."""
@@ -108,8 +127,10 @@ class EconomicEmulator(Emulator):
         A record e-conomic requires fields for gets defaults where the model values leave them out
         (customers: DKK, group 1, payment terms 1, vat zone 1; products: group 1), since every stored
         e-conomic record has them. invoices take `lines` (invoice_lines model dicts) and are booked.
+        The others are stored as one bulk import (insert_many_raw): stamped up to now, not from now on.
         """
         ids = []
+        bulk: list[dict[str, Any]] = []  # stored in one bulk insert (insert_many_raw)
         for values in values_list:
             if entity == "invoices":
                 lines = [mapping.to_remote("invoice_lines", line) for line in values.get("lines", [])]
@@ -127,20 +148,18 @@ class EconomicEmulator(Emulator):
                 remote.setdefault("currency", "DKK")
                 remote.setdefault("customerGroup", {"customerGroupNumber": 1})
                 remote.setdefault("paymentTerms", {"paymentTermsNumber": 1})
-                stored = self.insert_raw("customers", remote)
             elif entity == "creditors":
                 remote.setdefault("currency", "DKK")
                 remote.setdefault("supplierGroup", {"supplierGroupNumber": 1})
                 remote.setdefault("paymentTerms", {"paymentTermsNumber": 1})
-                stored = self.insert_raw("suppliers", remote)
             elif entity == "items":
                 remote.setdefault("productGroup", {"productGroupNumber": 1})
-                stored = self.insert_raw("products", remote)
-            elif entity == "contacts":
-                stored = self.insert_raw("contacts", remote)
-            else:
+            elif entity != "contacts":
                 raise KeyError(f"economic emulator: cannot seed {entity!r}")
-            ids.append(mapping.remote_id(entity, stored))
+            bulk.append(remote)
+        if bulk:
+            table = {"debtors": "customers", "creditors": "suppliers", "items": "products"}.get(entity, entity)
+            ids += [mapping.remote_id(entity, stored) for stored in self.insert_many_raw(table, bulk)]
         return ids
 
     def book_invoice(self, customer_number: int, lines: list[dict[str, Any]], *, invoice_date: str | None = None,
@@ -213,12 +232,17 @@ class EconomicEmulator(Emulator):
     def _next_number(self, table: str, key: str) -> int:
         """The next free number: above every number in use and every number handed out before."""
         rows = self.tables.rows[table]
-        highest = max((int(r[key]) for r in rows.values() if isinstance(r.get(key), int)), default=0)
+        count, highest = self._highest.get(table, (-1, 0))
+        if count != len(rows):  # records came or went other than through _insert: look again
+            highest = max((int(r[key]) for r in rows.values() if isinstance(r.get(key), int)), default=0)
+            self._highest[table] = (len(rows), highest)
         number = max(highest, self.tables.counters[table]) + 1
+        while str(number) in rows:  # a number planted by hand without changing the count
+            number += 1
         self.tables.counters[table] = number
         return number
 
-    def _insert(self, table: str, record: dict[str, Any]) -> dict[str, Any]:
+    def _insert(self, table: str, record: dict[str, Any], *, stamp: bool = True) -> dict[str, Any]:
         spec = COLLECTIONS[table]
         rows = self.tables.rows[table]
         if record.get(spec.key) is None:
@@ -229,8 +253,13 @@ class EconomicEmulator(Emulator):
             raise ValueError(f"{table}: {spec.key} {record[spec.key]} is already in use")
         if table == "contacts":
             record.setdefault("sortKey", record[spec.key])
-        self._stamp(table, record)
+        if stamp:
+            self._stamp(table, record)
         rows[str(record[spec.key])] = record
+        count, highest = self._highest.get(table, (-1, 0))
+        if count == len(rows) - 1:  # it knew the table before this record: keep it current
+            number = record[spec.key]
+            self._highest[table] = (len(rows), max(highest, number) if isinstance(number, int) else highest)
         return record
 
     # -- validation ------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
-from ledgerbridge.emulators.base import Emulator, iso
+from ledgerbridge.emulators.base import Emulator, bulk_stamps, iso
 from ledgerbridge.systems.webcrm import mapping as webcrm_mapping
 from ledgerbridge.systems.webcrm.contract import parse_timestamp
 from ledgerbridge.systems.webcrm.emulator_hooks import WebcrmHooks
@@ -106,6 +106,17 @@ class WebcrmEmulator(Emulator):
         with self.tables.lock:
             return self._render(resource, self._store(resource, None, dict(record), replace=True))
 
+    def insert_many_raw(self, resource: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Store DTOs as a bulk import would: ids as a POST assigns them, stamped 1 ms apart ending at
+        now (emulators.base.bulk_stamps), not starting there; without validation."""
+        with self.tables.lock:
+            stamps = bulk_stamps(self.tables.counters["_stamp_ms"], time.time_ns() // 1_000_000, len(records))
+            stored = [self._render(resource, self._store(resource, None, dict(record), replace=True, stamp=_ms_iso(ms)))
+                      for record, ms in zip(records, stamps)]
+            if stamps:
+                self.tables.counters["_stamp_ms"] = max(self.tables.counters["_stamp_ms"], stamps[-1])
+            return stored
+
     def update_raw(self, resource: str, id: int | str, changes: dict[str, Any]) -> dict[str, Any]:
         """Change fields of a stored record as a PATCH would, without validation."""
         with self.tables.lock:
@@ -117,13 +128,15 @@ class WebcrmEmulator(Emulator):
         self, entity: str, values_list: list[dict[str, Any]], mapping: webcrm_mapping.WebcrmMapping | None = None
     ) -> list[str]:
         """Store model records (model field names) through the mapping (default: the default
-        layout, number in OrganisationExtraCustom1) like insert_raw; returns their remote ids."""
+        layout, number in OrganisationExtraCustom1) as one bulk import (insert_many_raw: stamped up
+        to now, not from now on); returns their remote ids."""
         m = mapping or webcrm_mapping.DEFAULT
         resource = m.resource(entity)
         if entity == "payments":  # a payment is written onto its invoice's delivery (values["invoice_id"])
             return [str(self.update_raw(resource, values["invoice_id"], m.to_remote(entity, values))[id_field(resource)])
                     for values in values_list]
-        return [str(self.insert_raw(resource, m.to_remote(entity, values))[id_field(resource)]) for values in values_list]
+        stored = self.insert_many_raw(resource, [m.to_remote(entity, values) for values in values_list])
+        return [str(record[id_field(resource)]) for record in stored]
 
     def all_raw(self, resource: str) -> list[dict[str, Any]]:
         with self.tables.lock:
@@ -147,8 +160,10 @@ class WebcrmEmulator(Emulator):
         self.tables.counters["_stamp_ms"] = ms
         return _ms_iso(ms)
 
-    def _store(self, resource: str, id: str | None, body: dict[str, Any], *, replace: bool) -> dict[str, Any]:
-        """Insert (id None) or update; caller holds the lock. Server fields in `body` are ignored."""
+    def _store(self, resource: str, id: str | None, body: dict[str, Any], *, replace: bool,
+               stamp: str | None = None) -> dict[str, Any]:
+        """Insert (id None) or update; caller holds the lock. Server fields in `body` are ignored.
+        `stamp`: the update time to give (a bulk import's); default: the next write's (_stamp)."""
         prefix = RESOURCES[resource]
         server = {prefix + f for f in SERVER_FIELDS}
         current = self.tables.rows[resource].get(id) if id else None
@@ -160,7 +175,7 @@ class WebcrmEmulator(Emulator):
             record = {**current, **changes}
         record = {k: v for k, v in record.items() if v is not None}
         self._writes += 1
-        stamp = self._stamp()
+        stamp = stamp or self._stamp()
         if current is None:
             new_id = self.tables.next_id(resource, start=ID_START[resource])
             record.update({prefix + "Id": new_id, prefix + "CreatedAt": stamp, prefix + "CreatedBy": "API"})
