@@ -7,6 +7,9 @@ import json
 
 import pytest
 import yaml
+
+from ledgerbridge.store import HubStore
+from ledgerbridge.sync.gate import release_blocks
 from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, build_sensor_context
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -61,7 +64,13 @@ def test_a_blocked_gate_notifies_its_reason_once_and_the_failed_run(tmp_path, mo
     assert "Push to economic blocked: 100% of 25 planned debtors newly failed the checks" in gate["text"]
     assert held["details"]["check"] == "plan/erp_debtors:held_back" and "25 debtors are held back" in held["text"]
 
-    received.clear()  # the next run: the records are still held (not told again); the gate lets the rest go
+    received.clear()  # the next run: the stop holds and the records are still held (not told again)
+    again = defs.resolve_job_def("sync_debtors").execute_in_process(instance=instance, raise_on_error=False)
+    assert not again.success
+    tick = check_sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=tick.cursor, definitions=defs))
+    assert received == []
+
+    release_blocks(HubStore(data["hub"]["url"]), "debtors", "economic", "a person who checked")  # the rest may go
     defs.resolve_job_def("sync_debtors").execute_in_process(instance=instance, raise_on_error=False)
     check_sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=tick.cursor, definitions=defs))
     assert [(m["kind"], m["details"]["check"]) for m in received] == [("check_recovered", "plan/erp_debtors:quality_gate")]
