@@ -153,7 +153,7 @@ def test_cobra_to_europa3000_addresses_out_documents_back(pg_server_url, tmp_pat
     [document] = cobra.rows("DOCUMENTS")
     assert document["DOCUMENTNO"] == "R-2026-001" and document["ADDRESSID"] == ids["10001"]
     assert document["GROSSAMOUNT"] == Decimal("182.69")
-    positions = cobra.rows("DOCUMENTPOSITIONS")
+    positions = sorted(cobra.rows("DOCUMENTPOSITIONS"), key=lambda p: p["POSITION"])
     assert [p["POSITION"] for p in positions] == [1, 3]
     articles = {a["ID"]: a["ARTICLENO"] for a in cobra.rows("ARTICLES")}
     assert [articles[p["ARTICLEID"]] for p in positions] == ["SKI-100", "TB-7"]  # "who bought item X" works in cobra
@@ -238,7 +238,7 @@ def test_cobra_to_sage50_invoices_as_booking_data(pg_server_url, tmp_path, hub):
     [voucher] = sage.rows("BUCHUNGSBELEG")
     assert (voucher["BELEGNR"], voucher["MANDANT"], voucher["KOSTENSTELLE"], voucher["DEBITOR"]) == ("F-5001", "ALPEN", "KST-200", "2001")
     assert voucher["BETRAG_BRUTTO"] == Decimal("1351.25")
-    lines = sage.rows("BUCHUNGSZEILE")
+    lines = sorted(sage.rows("BUCHUNGSZEILE"), key=lambda line: line["ZEILE"])
     assert [(l["ZEILE"], l["KONTO"], l["BETRAG"], l["BELEG_ID"]) for l in lines] == [
         (1, "3400", Decimal("1000.00"), voucher["ID"]), (2, "3410", Decimal("250.00"), voucher["ID"])]
 
