@@ -251,7 +251,6 @@ def test_raw_helpers_assign_like_the_api(emu):
 
 # -- contacts, products, invoices -------------------------------------------------------------
 
-
 def test_a_bulk_seed_ends_at_now_and_stamps_never_tie(emu, api):
     numbers = emu.seed("debtors", [{"name": f"C{i}"} for i in range(5000)])
     stamps = [c["lastUpdated"] for c in emu.all_raw("customers")]
@@ -262,6 +261,21 @@ def test_a_bulk_seed_ends_at_now_and_stamps_never_tie(emu, api):
     assert written > stamps[-1]  # API writes still stamp strictly after everything before them
     [later] = emu.seed("debtors", [{"name": "Later"}])
     assert emu.all_raw("customers")[-1]["lastUpdated"] > written and later == "5001"
+
+
+def test_customer_contacts(emu, api):
+    emu.seed("debtors", [{"name": "A"}, {"name": "B"}])
+    created = api("POST", "/customers/2/contacts", json={"name": "Jane", "email": "jane@example.com"})
+    assert created.status_code == 201
+    contact = created.json()
+    assert contact["customer"]["customerNumber"] == 2 and contact["customerContactNumber"] == 1
+    assert api("POST", "/customers/2/contacts", json={"email": "x@y"}).status_code == 400  # name required
+    assert api("POST", "/customers/9/contacts", json={"name": "x"}).status_code == 404
+    assert api("GET", "/customers/2/contacts").json()["pagination"]["results"] == 1
+    assert api("GET", "/customers/1/contacts").json()["collection"] == []
+    assert api("PUT", "/customers/2/contacts/1", json={"name": "Jane D"}).status_code == 400  # number required
+    put = api("PUT", "/customers/2/contacts/1", json={"customerContactNumber": 1, "name": "Jane D"})
+    assert put.status_code == 200 and "email" not in put.json()
 
 
 def test_products_keys_and_validation(api):

@@ -331,6 +331,36 @@ def test_a_bulk_seed_ends_at_now_and_stamps_never_tie(emu):
     assert emu.get_raw("Organisations", later)["OrganisationUpdatedAt"] > written
 
 
+def test_timestamps_increase_strictly_across_resources(emu):
+    org = emu.insert_raw("Organisations", {"OrganisationName": "A"})
+    stamps = [org["OrganisationUpdatedAt"]]
+    for i in range(200):
+        resource = ("Organisations", "Persons", "Products", "Deliveries", "QuotationLines")[i % 5]
+        record = emu.insert_raw(resource, {"PersonOrganisationId": org["OrganisationId"]} if resource == "Persons" else {})
+        stamps.append(record[RESOURCES[resource] + "UpdatedAt"])
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert all(s.endswith("Z") and len(s) == len("2024-01-01T00:00:00.000Z") for s in stamps)
+
+
+# -- in-process helpers, state, faults --------------------------------------------------------------
+def test_helpers_stamp_like_the_api(emu):
+    ids = emu.seed("debtors", [{"name": "Acme", "street": "Main Street", "house_number": "5", "country": "DK"}])
+    raw = emu.get_raw("Organisations", ids[0])
+    check(raw, "/Organisations/{id}")
+    assert raw["OrganisationAddress"] == "Main Street 5" and raw["OrganisationCountry"] == "Denmark"
+    changed = emu.update_raw("Organisations", ids[0], {"OrganisationCity": "Aarhus"})
+    assert changed["OrganisationUpdatedAt"] > raw["OrganisationUpdatedAt"]
+    assert changed["OrganisationCreatedAt"] == raw["OrganisationCreatedAt"]
+    emu.insert_raw("Products", {"ProductPlus1": "A-1"})
+    for resource in RESOURCES:
+        check(emu.all_raw(resource), f"/{resource}")
+    # raw inserts skip validation, to plant data the API would refuse
+    odd = emu.insert_raw("Organisations", {"OrganisationName": "x" * 300})
+    assert len(odd["OrganisationName"]) == 300
+    with pytest.raises(KeyError):
+        emu.update_raw("Organisations", 12345, {})
+
+
 def test_state_file_round_trip(tmp_path):
     state = tmp_path / "webcrm.json"
     with WebcrmEmulator(state_file=state) as first:
