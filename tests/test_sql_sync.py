@@ -285,7 +285,9 @@ def test_channelcrm_imports_economic_debtors_after_a_test_run(pg_server_url, tmp
         "erp": {"system": "economic", "base_url": economic.base_url,
                 "secrets": {"app_secret_token": "LB_TEST_ECONOMIC_SECRET", "agreement_grant_token": "LB_TEST_ECONOMIC_GRANT"}},
         "hub": {"url": hub.url},
-        "entities": {"debtors": {"direction": "both"}, "items": {"direction": "erp_to_crm"},
+        "entities": {"debtors": {"direction": "both", "erp_defaults": {"currency": "DKK", "payment_terms": "1",
+                                                                        "customer_group": "1"}},
+                     "items": {"direction": "erp_to_crm"},
                      "invoices": {"direction": "erp_to_crm"}, "invoice_lines": {"direction": "erp_to_crm"}},
     }, "test")
     engine = engine_for(config, hub)
@@ -320,6 +322,16 @@ def test_channelcrm_imports_economic_debtors_after_a_test_run(pg_server_url, tmp
     dml.take()
     assert totals(engine.run()) == {"created": 0, "updated": 0}
     assert dml.take() == []
+
+    # The other way: a company made in ChannelCRM becomes an e-conomic customer, and e-conomic's
+    # customer number comes back as its finance key.
+    channel.insert("COMPANY", [{"NAME": "Svendborg Sejl ApS", "STREET": "Havnepladsen 3", "ZIP": "5700",
+                                "CITY": "Svendborg", "COUNTRY": "Denmark"}])
+    engine.run(["debtors"])
+    customers = {c["name"]: c for c in economic.all_raw("customers")}
+    number = str(customers["Svendborg Sejl ApS"]["customerNumber"])
+    assert channel.rows("COMPANY", NAME="Svendborg Sejl ApS")[0]["FINANCEKEY"] == number
+    assert totals(engine.run()) == {"created": 0, "updated": 0}
     for connector in engine.connectors.values():
         connector.close()
 
