@@ -300,7 +300,6 @@ def test_find_by_update_dates_window(api, emu):
     assert [str(o["OrganisationId"]) for o in created] == ids[:1]
 
 
-
 def test_a_cached_window_follows_hand_edits_and_deletes(api, emu):
     ids = emu.seed("debtors", [{"name": f"Org {i}"} for i in range(5)])
     stamps = [o["OrganisationUpdatedAt"] for o in emu.all_raw("Organisations")]

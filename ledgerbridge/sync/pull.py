@@ -69,16 +69,14 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
             values = normalise_record(entity_name, values)
             if seen is not None:
                 seen.add(record.remote_id)
-            rows.append(
-                {
-                    "remote_id": record.remote_id,
-                    "deleted_at": None,
-                    **{name: values.get(name) for name in field_names},
-                    "remote_updated_at": record.updated_at,
-                    "content_hash": hash_of(values),
-                    "pulled_at": now,
-                }
-            )
+            # One dict per row, filled in place (no dict built only to be unpacked into another).
+            row = {name: values.get(name) for name in field_names}
+            row["remote_id"] = record.remote_id
+            row["deleted_at"] = None
+            row["remote_updated_at"] = record.updated_at
+            row["content_hash"] = hash_of(values)
+            row["pulled_at"] = now
+            rows.append(row)
         with store.begin() as conn:
             store.upsert(conn, table, rows, ["remote_id"])
             if chunk.cursor is not None:

@@ -82,11 +82,24 @@ def content_hasher(fields: Iterable[str]) -> Callable[[Mapping[str, Any]], str]:
     quantities and prices repeat across records.
     """
     names = tuple(sorted(fields))
-    encode = json.JSONEncoder(default=_cached_default, sort_keys=True, ensure_ascii=False).encode
+    # The keys are put in sorted order here, so the encoder need not sort them (to_json's sort_keys
+    # gives the same text: the values are scalars, with no keys of their own).
+    encode = json.JSONEncoder(default=_cached_default, ensure_ascii=False).encode
+    sha256, canonical_of = hashlib.sha256, _canonical_of
 
     def hash_of(values: Mapping[str, Any]) -> str:
-        canonical = encode({name: values.get(name) for name in names})
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        canonical = {}
+        for name in names:
+            value = values.get(name)
+            if type(value) is Decimal:
+                # Written here through the cache (a C call on a hit), not through the encoder's
+                # `default` callback: a Python call per Decimal from inside the C encoder.
+                try:
+                    value = canonical_of(value)
+                except TypeError:  # a signalling NaN cannot be hashed (nor written: json_default says so)
+                    value = json_default(value)
+            canonical[name] = value
+        return sha256(encode(canonical).encode("utf-8")).hexdigest()
 
     return hash_of
 
