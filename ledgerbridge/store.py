@@ -8,6 +8,7 @@ quality gate); the model's max lengths live in the column schema metadata and th
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timezone
@@ -319,7 +320,21 @@ def canonical_decimal(value: Decimal) -> str:
 
 def dialect_insert(conn: Connection, table: sa.Table):
     """INSERT with ON CONFLICT support, for the two dialects the hub runs on."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    return _insert_for(conn.dialect.name, table)
+
+
+def _insert_for(dialect: str, table: sa.Table):
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+@functools.lru_cache(maxsize=1024)
+def _upsert_statement(dialect: str, table: sa.Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    """The INSERT .. ON CONFLICT statement for these key and value columns, built once: building it
+    (`excluded` copies every column of the table) cost more than running it for a row or two."""
+    insert = _insert_for(dialect, table)
+    if not columns:
+        return insert.on_conflict_do_nothing(index_elements=list(keys))
+    return insert.on_conflict_do_update(index_elements=list(keys), set_={c: insert.excluded[c] for c in columns})
 
 
 class HubStore:
@@ -376,15 +391,10 @@ class HubStore:
         """Insert or update `rows` in one statement per batch (no row-by-row round trips)."""
         if not rows:
             return 0
-        keys = list(keys)
-        insert = dialect_insert(conn, table)
-        columns = [c for c in rows[0] if c not in keys]
-        statement = (
-            insert.on_conflict_do_update(index_elements=keys, set_={c: insert.excluded[c] for c in columns})
-            if columns
-            else insert.on_conflict_do_nothing(index_elements=keys)
-        )
-        conn.execute(statement, list(rows))
+        keys = tuple(keys)
+        columns = tuple(c for c in rows[0] if c not in keys)
+        statement = _upsert_statement(conn.dialect.name, table, keys, columns)
+        conn.execute(statement, rows if isinstance(rows, list) else list(rows))
         return len(rows)
 
     def dispose(self) -> None:
