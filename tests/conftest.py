@@ -10,6 +10,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pg import TemporaryPostgres, fresh_database  # noqa: E402
 
+
+def contract_file(relative: str) -> Path | None:
+    """A file of the systems' public contracts (../shared/contracts beside the checkout, where CI puts
+    it, or the workplace's /work/shared), or None when neither holds it."""
+    for root in (Path(__file__).resolve().parents[2] / "shared" / "contracts", Path("/work/shared/contracts")):
+        if (root / relative).exists():
+            return root / relative
+    return None
+
 from ledgerbridge.store import HubStore  # noqa: E402
 
 

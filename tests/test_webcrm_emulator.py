@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from pathlib import Path
 
 import jsonschema
 import pytest
 import requests
 
+from conftest import contract_file
 from ledgerbridge.emulators.base import iso
 from ledgerbridge.systems.webcrm.emulator import WebcrmEmulator
 from ledgerbridge.systems.webcrm.contract import DTO_FIELDS, FIND_BY_DATES, POST_RETURNS_ID, RESOURCES, WRITE_DTO_FIELDS
 
-SPEC_PATH = Path("/work/shared/contracts/webcrm/swagger.json")
-if not SPEC_PATH.exists():  # the contract lives outside the repo; also look next to the checkout
-    SPEC_PATH = Path(__file__).resolve().parents[2] / "shared/contracts/webcrm/swagger.json"
-SPEC = json.loads(SPEC_PATH.read_text()) if SPEC_PATH.exists() else None
+SPEC_PATH = contract_file("webcrm/swagger.json")
+SPEC = json.loads(SPEC_PATH.read_text()) if SPEC_PATH else None
 pytestmark = pytest.mark.skipif(SPEC is None, reason="webCRM swagger.json not found")
 
 API_KEY = "test-api-key"
