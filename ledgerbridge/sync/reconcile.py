@@ -84,7 +84,8 @@ def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: 
     now = utcnow()
 
     with store.connect() as conn:
-        rows = {side: _changed_rows(conn, entity, side, systems[side], result) for side in systems}
+        resolvers = {side: _ReferenceResolver(conn, entity, system) for side, system in systems.items()}
+        rows = {side: _changed_rows(conn, entity, side, systems[side], resolvers[side], result) for side in systems}
         result.changed = sum(len(v) for v in rows.values())
         links: list[dict[str, Any]] = []
         own_creates: list[tuple[str, str, str]] = []  # (system, hub id, remote id) found by lookup
@@ -99,10 +100,9 @@ def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: 
         bases = _hub_rows(conn, entity_name, by_hub.keys())
         shadows = {}
         for side, system in systems.items():
-            resolver = _ReferenceResolver(conn, entity, system)
             shadows[side] = {}
             for hub_id, shadow in load_shadows(conn, entity, system, by_hub.keys()).items():
-                resolver.translate(shadow)  # a reference gone from the id map compares as None
+                resolvers[side].translate(shadow)  # a reference gone from the id map compares as None
                 shadows[side][hub_id] = shadow
 
     hub_writes: list[dict[str, Any]] = []
@@ -160,7 +160,8 @@ def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: 
 # -- loading --------------------------------------------------------------------------------
 
 
-def _changed_rows(conn: sa.Connection, entity: Entity, side: str, system: str, result: ReconcileResult) -> list[Row]:
+def _changed_rows(conn: sa.Connection, entity: Entity, side: str, system: str, resolver: "_ReferenceResolver",
+                  result: ReconcileResult) -> list[Row]:
     """Staging rows that differ from their shadow (or have none), minus those that must wait."""
     table = staging(side, entity.name)
     id_map, shadows = T["id_map"], T["shadows"]
@@ -184,7 +185,6 @@ def _changed_rows(conn: sa.Connection, entity: Entity, side: str, system: str, r
         .where(table.c.deleted_at.is_(None), id_map.c.gone_at.is_(None))
         .order_by(table.c.remote_id)
     )
-    resolver = _ReferenceResolver(conn, entity, system)
     field_names = entity.field_names
     rows = []
     for record in conn.execute(query).mappings():
