@@ -187,3 +187,18 @@ def test_a_write_does_not_overwrite_a_change_made_meanwhile(store, webcrm, econo
     assert "86222222" in webcrm.get_raw("Organisations", org_id)["OrganisationTelephone"].replace(" ", "")
     # The ERP's edit had reached the hub before the CRM user's later one: the later edit wins, both
     # systems end with it, and nothing needed a decision.
+
+
+def test_writes_planned_by_a_run_that_stopped_before_its_push_are_carried_out(store, webcrm, economic, secrets_env):
+    """A run killed between recording its plan and pushing it: the next run plans those records again."""
+    config = configured(webcrm.base_url, economic.base_url, store)
+    webcrm.insert_raw("Organisations", org("Vestkyst Fisk ApS"))
+    engine = engine_for(config, store)
+    for side in ("crm", "erp"):
+        engine.pull(side, "debtors")
+    engine.reconcile("debtors")
+    engine.plan("erp", "debtors")  # the plan is recorded (and the record leaves the queue)... then the kill
+
+    engine_for(config, store).run(["debtors"])
+
+    assert [c["name"] for c in economic.all_raw("customers")] == ["Vestkyst Fisk ApS"]

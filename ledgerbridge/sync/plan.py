@@ -19,7 +19,7 @@ from ledgerbridge.model import Entity
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.store import T, HubStore, hub, staging, utcnow
 from ledgerbridge.sync.deletes import action_for, erases
-from ledgerbridge.sync.outbox import RETRY, UNCERTAIN, as_utc, open_rows
+from ledgerbridge.sync.outbox import PLANNED, RETRY, UNCERTAIN, as_utc, open_rows
 from ledgerbridge.sync.queue import queued
 from ledgerbridge.sync.records import content_hash
 from ledgerbridge.systems import mapped_fields
@@ -108,7 +108,9 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str, 
     with store.connect() as conn:
         waiting_rows = open_rows(conn, entity_name, system)
         queue = None if full else queued(conn, entity_name, side)
-        only = None if queue is None else queue | set(waiting_rows)
+        # Planned rows of a run that stopped before its push (killed, blocked) are planned afresh: the
+        # gate replaces them, and their records already left the queue when that plan was recorded.
+        only = None if queue is None else queue | set(waiting_rows) | _planned(conn, entity_name, system)
         plan.everything = only is None
         records = _hub_records(conn, entity_name, only)
         ids = None if only is None else [r["hub_id"] for r in records]
@@ -239,6 +241,13 @@ def _allocate(number_range: tuple[int, int] | None, used: set[str]) -> str:
             used.add(str(candidate))
             return str(candidate)
     raise RuntimeError(f"number range {first}-{last} is used up")
+
+
+def _planned(conn: sa.Connection, entity_name: str, system: str) -> set[str]:
+    outbox = T["outbox"]
+    query = sa.select(outbox.c.hub_id).where(outbox.c.entity == entity_name, outbox.c.system == system,
+                                             outbox.c.status == PLANNED)
+    return set(conn.execute(query).scalars())
 
 
 def _hub_records(conn: sa.Connection, entity_name: str, only: set[str] | None) -> list[Any]:
