@@ -35,7 +35,8 @@ def main() -> None:
     print(f"chaos run, seed {args.seed}, {time.monotonic() - started:.0f} s")
     for line in report.lines():
         print("  " + line)
-    for title, items in (("lost", report.lost), ("duplicates", report.duplicates), ("missing", report.missing),
+    for title, items in (("lost", report.lost), ("overwritten in flight", report.lost_in_flight),
+                         ("duplicates", report.duplicates), ("missing", report.missing),
                          ("disagreeing", report.disagreements), ("open", report.open_rows)):
         for item in items[:20]:
             print(f"  {title}: {item}")

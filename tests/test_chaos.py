@@ -15,6 +15,9 @@ def test_the_sync_converges_under_faults_kills_and_concurrent_edits(tmp_path):
     assert sum(v for k, v in report.faults.items() if k != "none") > 0, summary  # the storm happened
     assert report.concurrent_edits > 0, summary
     assert report.lost == [], summary
+    # A change landing in the instant between our read and our write of the same field cannot be
+    # protected without conditional writes, which these APIs lack; it stays a rare exception.
+    assert len(report.lost_in_flight) <= 1, summary
     assert report.duplicates == [] and report.missing == [], summary
     assert report.disagreements == [], summary
     assert report.open_rows == [] and report.unexplained_rows == [], summary
