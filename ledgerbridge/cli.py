@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.command == "sync":
             return run_sync(config, args)
-        store = HubStore(config.hub.resolved_url(_default_hub(args.config)))
+        store = HubStore(config.hub.resolved_url(default_hub_url(args.config)))
         store.create_all()
         systems = {"crm": config.crm.system, "erp": config.erp.system}
         if args.command == "quarantine":
@@ -162,7 +162,7 @@ def _version() -> str:
         return "(not installed)"
 
 
-def _default_hub(config_path: str) -> str:
+def default_hub_url(config_path: str) -> str:
     return f"sqlite:///{(Path(config_path).parent / 'hub.db').resolve()}"
 
 
@@ -173,7 +173,7 @@ def run_sync(config: SyncConfig, args: argparse.Namespace) -> int:
     from ledgerbridge.sync.review import still_held
     from ledgerbridge.systems import build_connector
 
-    store = HubStore(config.hub.resolved_url(_default_hub(args.config)))
+    store = HubStore(config.hub.resolved_url(default_hub_url(args.config)))
     store.create_all()
     connectors = {"crm": build_connector(config.crm), "erp": build_connector(config.erp)}
     engine, run_id = SyncEngine(config, store, connectors), uuid.uuid4().hex

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -29,10 +28,11 @@ def add_arguments(commands: argparse._SubParsersAction, default_config: str) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    from ledgerbridge.cli import default_hub_url
     from ledgerbridge.sync.gate import release_blocks
 
     config = load_config(args.config)
-    store = HubStore(config.hub.resolved_url(f"sqlite:///{(Path(args.config).parent / 'hub.db').resolve()}"))
+    store = HubStore(config.hub.resolved_url(default_hub_url(args.config)))
     store.create_all()
     try:
         if args.action == "release":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from pathlib import Path
 
 from ledgerbridge.config import load_config
 from ledgerbridge.store import HubStore
@@ -43,9 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from ledgerbridge.sync.erasure import erase, find
     from ledgerbridge.sync.retention import prune
 
+    from ledgerbridge.cli import default_hub_url
+
     config = load_config(args.config)
-    default_hub = f"sqlite:///{(Path(args.config).parent / 'hub.db').resolve()}"  # as `ledgerbridge sync`
-    store = HubStore(config.hub.resolved_url(default_hub))
+    store = HubStore(config.hub.resolved_url(default_hub_url(args.config)))
     store.create_all()
     try:
         if args.command == "prune":
