@@ -156,23 +156,30 @@ CROSS_SYSTEM_IDS = (
     Field("crm_id", description="The CRM's own id of the record, as the ERP keeps it", max_length=50, owner=Owner.CRM),
 )
 
+# What customers and suppliers share: a company, its address and contact details, and its terms.
+COMPANY_FIELDS = (
+    Field("name", description="Company name", max_length=255, required=True),
+    Field("street", description="Street name, without the house number", max_length=255),
+    Field("house_number", description="House number, with letter/floor", max_length=30),
+    Field("postcode", max_length=30),
+    Field("city", max_length=100),
+    Field("country", description="ISO 3166-1 alpha-2", max_length=2, format=Format.COUNTRY),
+    Field("vat_number", description="VAT / company registration number", max_length=40, format=Format.VAT),
+    Field("email", max_length=255, format=Format.EMAIL, **CONTACT_DETAIL),
+    Field("phone", max_length=50, format=Format.PHONE, **CONTACT_DETAIL),
+    Field("website", max_length=255, format=Format.URL, **CONTACT_DETAIL),
+    Field("currency", description="ISO 4217", max_length=3, format=Format.CURRENCY, owner=Owner.ERP),
+    Field("payment_terms", description="The ERP's payment terms id", max_length=20, owner=Owner.ERP),
+)
+# A private customer's or sole trader's details are about a person: erased on request.
+COMPANY_PERSONAL_FIELDS = ("name", "street", "house_number", "email", "phone")
+
 DEBTORS = Entity(
     name="debtors",
     description="Customers (role=debtor) and suppliers (role=creditor): the companies both systems know.",
     fields=(
         Field("number", description="The ERP's customer number", max_length=20, owner=Owner.ERP),
-        Field("name", description="Company name", max_length=255, required=True),
-        Field("street", description="Street name, without the house number", max_length=255),
-        Field("house_number", description="House number, with letter/floor", max_length=30),
-        Field("postcode", max_length=30),
-        Field("city", max_length=100),
-        Field("country", description="ISO 3166-1 alpha-2", max_length=2, format=Format.COUNTRY),
-        Field("vat_number", description="VAT / company registration number", max_length=40, format=Format.VAT),
-        Field("email", max_length=255, format=Format.EMAIL, **CONTACT_DETAIL),
-        Field("phone", max_length=50, format=Format.PHONE, **CONTACT_DETAIL),
-        Field("website", max_length=255, format=Format.URL, **CONTACT_DETAIL),
-        Field("currency", description="ISO 4217", max_length=3, format=Format.CURRENCY, owner=Owner.ERP),
-        Field("payment_terms", description="The ERP's payment terms id", max_length=20, owner=Owner.ERP),
+        *COMPANY_FIELDS,
         Field("customer_group", description="The ERP's customer group number", max_length=20, owner=Owner.ERP),
         Field("role", description="debtor or creditor", max_length=10),
         Field("crm_type", description="The CRM's organisation type (e.g. Customer, Prospect)", max_length=50),
@@ -187,7 +194,7 @@ DEBTORS = Entity(
               max_length=10, owner=Owner.ERP),
     ),
     match_keys=(("erp_id",), ("crm_id",), ("number",), ("vat_number",)),
-    personal_fields=("name", "street", "house_number", "email", "phone"),  # a private customer's
+    personal_fields=COMPANY_PERSONAL_FIELDS,
     delete_in_erp="bar",  # the ERP keeps a customer with postings; barred, it takes no new ones
     number_field="number",
 )
@@ -197,24 +204,13 @@ CREDITORS = Entity(
     description="Suppliers: the companies we buy from, with the ERP's own supplier number series.",
     fields=(
         Field("number", description="The ERP's supplier number", max_length=20, owner=Owner.ERP),
-        Field("name", description="Company name", max_length=255, required=True),
-        Field("street", description="Street name, without the house number", max_length=255),
-        Field("house_number", description="House number, with letter/floor", max_length=30),
-        Field("postcode", max_length=30),
-        Field("city", max_length=100),
-        Field("country", description="ISO 3166-1 alpha-2", max_length=2, format=Format.COUNTRY),
-        Field("vat_number", description="VAT / company registration number", max_length=40, format=Format.VAT),
-        Field("email", max_length=255, format=Format.EMAIL, **CONTACT_DETAIL),
-        Field("phone", max_length=50, format=Format.PHONE, **CONTACT_DETAIL),
-        Field("website", max_length=255, format=Format.URL, **CONTACT_DETAIL),
-        Field("currency", description="ISO 4217", max_length=3, format=Format.CURRENCY, owner=Owner.ERP),
-        Field("payment_terms", description="The ERP's payment terms id", max_length=20, owner=Owner.ERP),
+        *COMPANY_FIELDS,
         Field("supplier_group", description="The ERP's supplier group number", max_length=20, owner=Owner.ERP),
         Field("barred", kind=Kind.BOOLEAN, owner=Owner.ERP),
         *CROSS_SYSTEM_IDS,
     ),
     match_keys=(("erp_id",), ("crm_id",), ("number",), ("vat_number",)),
-    personal_fields=("name", "street", "house_number", "email", "phone"),
+    personal_fields=COMPANY_PERSONAL_FIELDS,
     delete_in_erp="bar",
     number_field="number",
 )
