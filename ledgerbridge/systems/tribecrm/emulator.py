@@ -53,6 +53,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ledgerbridge.emulators import odata as shared_odata
 from ledgerbridge.emulators.base import Emulator, iso, utcnow
 from ledgerbridge.emulators.hooks import HookDispatcher
 from ledgerbridge.systems.tribecrm import odata
@@ -362,11 +363,10 @@ class TribeCrmEmulator(Emulator):
         expand = odata.parse_expand(q.get("$expand", ""))
         rows = [self._render(entity_set, r, _full_expand(entity_set)) for r in self.tables.rows[entity_set].values()]
         if q.get("$filter"):
-            condition = odata.parse_filter(q["$filter"])
-            rows = [r for r in rows if odata.matches(condition, r)]
-        for part in reversed(odata.split_top(q.get("$orderby", ""), ",")):
-            name, _, direction = part.partition(" ")
-            rows.sort(key=lambda r: (_get(r, name) is None, str(_get(r, name))), reverse=direction.strip() == "desc")
+            condition = shared_odata.parse_filter(q["$filter"], odata.TRIBE)
+            rows = [r for r in rows if shared_odata.matches(condition, r, odata.TRIBE)]
+        if q.get("$orderby"):
+            rows.sort(key=shared_odata.order_key(shared_odata.parse_orderby(q["$orderby"], odata.TRIBE)))
         total = len(rows)
         skip = _non_negative(q.get("$skip"), 0, "$skip")
         top = _non_negative(q.get("$top"), self.max_page_size, "$top")
@@ -445,13 +445,6 @@ def _shape(row: dict[str, Any], select: list[str], expand: dict[str, Any], navig
             continue
         out[key] = value
     return out
-
-
-def _get(row: dict[str, Any], path: str) -> Any:
-    value: Any = row
-    for part in path.split("/"):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 def _non_negative(value: str | None, default: int, name: str) -> int:

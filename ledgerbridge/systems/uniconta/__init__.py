@@ -1,7 +1,7 @@
 """Uniconta (REST entities + OData feed): the ERP of the webCRM <-> Uniconta integration.
 
     contract.py        the entities, fields, keys, table ids and limits, from contracts/uniconta
-    odata.py           the OData query options ($filter, $orderby, $top, $skip) the emulator serves
+    (OData $filter/$orderby: ledgerbridge/emulators/odata.py, the shared module, case-sensitive dialect)
     mapping.py         model fields <-> Uniconta properties, in the shared vocabulary
     connector.py       OData reads (keyset by UpdatedAt), /api/Entities writes, the call budget
     emulator.py        a local Uniconta on loopback (Basic auth, routes, OData, Change-URL webhooks)

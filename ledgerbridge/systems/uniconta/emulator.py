@@ -60,7 +60,7 @@ from starlette.routing import Route
 from ledgerbridge.emulators.base import Emulator, iso, utcnow
 from ledgerbridge.systems.uniconta import contract
 from ledgerbridge.systems.uniconta.contract import EntitySpec, entity_spec
-from ledgerbridge.systems.uniconta.odata import QueryError, matches, non_negative, order_key, parse_filter, parse_orderby
+from ledgerbridge.emulators.odata import ODataDialect, ODataError, matches, non_negative, order_key, parse_filter, parse_orderby
 
 DEFAULT_USER = "ledgerbridge"
 DEFAULT_PASSWORD = "test-uniconta-password"
@@ -420,7 +420,7 @@ class UnicontaEmulator(Emulator):
                     return handler(request, body, **request.path_params)
             except UnicontaError as exc:
                 return exc.response()
-            except QueryError as exc:
+            except ODataError as exc:
                 return JSONResponse({"error": {"code": "", "message": str(exc)}}, status_code=400)
         return endpoint
 
@@ -488,10 +488,11 @@ class UnicontaEmulator(Emulator):
         props = self._properties(spec, user_form)
         params = request.query_params
         rows = list(self._rows(spec).values())
+        dialect = ODataDialect(entity=spec.name, properties=props)  # case-sensitive, unknown properties refused
         if params.get("$filter"):
-            node = parse_filter(params["$filter"], props, spec.name)
-            rows = [r for r in rows if matches(node, r)]
-        terms = parse_orderby(params["$orderby"], props, spec.name) if params.get("$orderby") else [("RowId", False)]
+            node = parse_filter(params["$filter"], dialect)
+            rows = [r for r in rows if matches(node, r, dialect)]
+        terms = parse_orderby(params["$orderby"], dialect) if params.get("$orderby") else [("RowId", False)]
         rows.sort(key=order_key(terms))
         skip = non_negative("$skip", params.get("$skip")) or 0
         top = non_negative("$top", params.get("$top"))
