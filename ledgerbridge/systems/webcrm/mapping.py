@@ -205,6 +205,19 @@ def layout_map(entity: str, model: str, remote: str) -> Composite:
     return simple(model, remote, converters)
 
 
+def quotation_lines(parent: str, layout: tuple[Composite, ...]) -> tuple[Composite, ...]:
+    """Invoice lines and order lines are both quotation lines of their delivery or opportunity."""
+    return (
+        simple(parent, "QuotationLineOpportunityId", REFERENCE_INT),
+        simple("line_number", "QuotationLineSortOrder", LINE_NUMBER),
+        simple("description", "QuotationLineComment"),
+        simple("quantity", "QuotationLineQuantity", NUMBER),
+        simple("unit_price", "QuotationLinePrice", NUMBER),
+        simple("discount_percentage", "QuotationLineDiscount", NUMBER),
+        *layout,
+    )
+
+
 class WebcrmMapping:
     def __init__(
         self,
@@ -272,15 +285,7 @@ class WebcrmMapping:
                 simple("status", "DeliveryErpStatus", STATUS),
                 *invoice_layout,
             ),
-            "invoice_lines": (
-                simple("invoice_id", "QuotationLineOpportunityId", REFERENCE_INT),
-                simple("line_number", "QuotationLineSortOrder", LINE_NUMBER),
-                simple("description", "QuotationLineComment"),
-                simple("quantity", "QuotationLineQuantity", NUMBER),
-                simple("unit_price", "QuotationLinePrice", NUMBER),
-                simple("discount_percentage", "QuotationLineDiscount", NUMBER),
-                *line_layout,
-            ),
+            "invoice_lines": quotation_lines("invoice_id", line_layout),
             # Users are the sellers, matched by e-mail; the initials are the ERP's employee number.
             "employees": (
                 simple("number", "UserInitials"),
@@ -301,15 +306,7 @@ class WebcrmMapping:
                 simple("status", "OpportunityErpStatus", ORDER_STATUS),
                 *order_layout,
             ),
-            "order_lines": (
-                simple("order_id", "QuotationLineOpportunityId", REFERENCE_INT),
-                simple("line_number", "QuotationLineSortOrder", LINE_NUMBER),
-                simple("description", "QuotationLineComment"),
-                simple("quantity", "QuotationLineQuantity", NUMBER),
-                simple("unit_price", "QuotationLinePrice", NUMBER),
-                simple("discount_percentage", "QuotationLineDiscount", NUMBER),
-                *order_line_layout,
-            ),
+            "order_lines": quotation_lines("order_id", order_line_layout),
             # A payment is the paid part of its invoice's delivery: same record, same remote id.
             # Invoice, debtor and currency are read from the delivery and never written from here.
             "payments": (
