@@ -142,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.command == "sync":
             return run_sync(config, args)
-        store = HubStore(config.hub.resolved_url(default_hub_url(args.config)))
-        store.create_all()
+        store = open_hub(config, args.config)
         systems = {"crm": config.crm.system, "erp": config.erp.system}
         if args.command == "quarantine":
             return list_quarantine(store, include_resolved=args.all, as_json=args.json, systems=systems)
@@ -166,6 +165,13 @@ def default_hub_url(config_path: str) -> str:
     return f"sqlite:///{(Path(config_path).parent / 'hub.db').resolve()}"
 
 
+def open_hub(config: SyncConfig, config_path: str) -> HubStore:
+    """The configured hub (by default hub.db beside the configuration), its tables created or upgraded."""
+    store = HubStore(config.hub.resolved_url(default_hub_url(config_path)))
+    store.create_all()
+    return store
+
+
 def run_sync(config: SyncConfig, args: argparse.Namespace) -> int:
     from ledgerbridge import report
     from ledgerbridge.connectors.base import ConnectorError
@@ -173,8 +179,7 @@ def run_sync(config: SyncConfig, args: argparse.Namespace) -> int:
     from ledgerbridge.sync.review import still_held
     from ledgerbridge.systems import build_connector
 
-    store = HubStore(config.hub.resolved_url(default_hub_url(args.config)))
-    store.create_all()
+    store = open_hub(config, args.config)
     connectors = {"crm": build_connector(config.crm), "erp": build_connector(config.erp)}
     engine, run_id = SyncEngine(config, store, connectors), uuid.uuid4().hex
     try:

@@ -8,7 +8,7 @@ import getpass
 import sqlalchemy as sa
 
 from ledgerbridge.config import load_config
-from ledgerbridge.store import T, HubStore
+from ledgerbridge.store import T
 
 
 def add_arguments(commands: argparse._SubParsersAction, default_config: str) -> None:
@@ -28,12 +28,11 @@ def add_arguments(commands: argparse._SubParsersAction, default_config: str) -> 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ledgerbridge.cli import default_hub_url
+    from ledgerbridge.cli import open_hub
     from ledgerbridge.sync.gate import release_blocks
 
     config = load_config(args.config)
-    store = HubStore(config.hub.resolved_url(default_hub_url(args.config)))
-    store.create_all()
+    store = open_hub(config, args.config)
     try:
         if args.action == "release":
             if not args.entity or not args.system:

@@ -7,7 +7,6 @@ import getpass
 import json
 
 from ledgerbridge.config import load_config
-from ledgerbridge.store import HubStore
 
 
 def add_arguments(commands: argparse._SubParsersAction, default_config: str) -> None:
@@ -42,11 +41,10 @@ def run(args: argparse.Namespace) -> int:
     from ledgerbridge.sync.erasure import erase, find
     from ledgerbridge.sync.retention import prune
 
-    from ledgerbridge.cli import default_hub_url
+    from ledgerbridge.cli import open_hub
 
     config = load_config(args.config)
-    store = HubStore(config.hub.resolved_url(default_hub_url(args.config)))
-    store.create_all()
+    store = open_hub(config, args.config)
     try:
         if args.command == "prune":
             result = prune(store, config.retention)
