@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Materiali
 
 from ledgerbridge.analytics import VIEWS, create_views
 
+from assets.lineage import hub_key
 from assets.metadata import row_count
 from resources import HubStoreResource
 
@@ -17,7 +18,7 @@ VIEW_SOURCES = {
 def view_asset(view: str, entities: list[str]) -> AssetsDefinition:
     @asset(
         key=AssetKey(["analytics", view]),
-        deps=[AssetKey(["hub", e]) for e in VIEW_SOURCES[view] if e in entities],
+        deps=[hub_key(e) for e in VIEW_SOURCES[view] if e in entities],
         group_name="analytics",
         kinds={"sql"},
         description=f"SQL view {view} over the hub tables (see docs/analysts.md).",

@@ -1,43 +1,53 @@
-"""What every asset tells the UI: table name, row count, and the column schema from the model."""
+"""What every asset tells the UI: table name, row count, and the column schema from the store's layout and the model."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from dagster import MetadataValue, TableColumn, TableColumnConstraints, TableSchema
 
-from ledgerbridge.model import Entity
-from ledgerbridge.store import HubStore
+from ledgerbridge.model import Entity, Owner
+from ledgerbridge.store import T, HubStore
 
-EXTRA_COLUMNS = {
-    "staging": [("remote_id", "text", "The record's id in its system"), ("remote_updated_at", "timestamp", ""),
-                ("content_hash", "text", "Hash of the mapped fields, for diffing and echo suppression"),
-                ("pulled_at", "timestamp", "")],
-    "hub": [("hub_id", "text", "The hub's id of the record"), ("created_at", "timestamp", ""),
-            ("updated_at", "timestamp", "")],
-}
+# The kind a column the model does not declare is shown with, by its Python type.
+KINDS_BY_TYPE = {str: "text", int: "integer", float: "decimal", Decimal: "decimal", bool: "boolean", date: "date",
+                 datetime: "timestamp"}
 
 
-def column_schema(entity: Entity, kind: str) -> TableSchema:
-    columns = [TableColumn(name, type_, description=description or None) for name, type_, description in EXTRA_COLUMNS[kind][:1]]
-    for field in entity.fields:
+def column_schema(table: str, entity: Entity | None = None,
+                  owner_of: Callable[[str], Owner] | None = None) -> TableSchema:
+    """The columns of one of the hub store's tables (its layout: ledgerbridge.store), those of `entity`
+    described by the model (kind, length, format, reference and the field's owner: `owner_of`, the
+    configuration's, or else the model's)."""
+    fields = entity.field_by_name if entity else {}
+    columns = []
+    for column in T[table].columns:
+        field = fields.get(column.name)
+        if field is None:
+            columns.append(TableColumn(column.name, _kind(column),
+                                       description=column.comment or None,
+                                       constraints=TableColumnConstraints(nullable=column.nullable)))
+            continue
         other = [f"max length {field.max_length}"] if field.max_length else []
         if field.format:
             other.append(f"format {field.format.value}")
         if field.reference:
             other.append(f"references {field.reference}")
-        other.append(f"owner {field.owner.value}")
-        columns.append(
-            TableColumn(
-                field.name,
-                field.kind.value,
-                description=field.description or None,
-                constraints=TableColumnConstraints(nullable=not field.required, other=other),
-            )
-        )
-    columns += [TableColumn(name, type_, description=description or None) for name, type_, description in EXTRA_COLUMNS[kind][1:]]
+        other.append(f"owner {(owner_of(field.name) if owner_of else field.owner).value}")
+        columns.append(TableColumn(field.name, field.kind.value, description=field.description or None,
+                                   constraints=TableColumnConstraints(nullable=not field.required, other=other)))
     return TableSchema(columns=columns)
+
+
+def _kind(column: sa.Column) -> str:
+    try:
+        return KINDS_BY_TYPE.get(column.type.python_type, "text")
+    except NotImplementedError:  # a type without a Python equivalent
+        return str(column.type).lower()
 
 
 def row_count(store: HubStore, table: str) -> int:
@@ -45,13 +55,9 @@ def row_count(store: HubStore, table: str) -> int:
         return conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
 
 
-def table_metadata(store: HubStore, table: str, entity: Entity, kind: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "dagster/table_name": table,
-        "dagster/row_count": row_count(store, table),
-        "dagster/column_schema": column_schema(entity, kind),
-        **extra,
-    }
+def table_metadata(store: HubStore, table: str, **extra: Any) -> dict[str, Any]:
+    """What a materialisation says about its table (its column schema is on the asset's definition)."""
+    return {"dagster/table_name": table, "dagster/row_count": row_count(store, table), **extra}
 
 
 def markdown_table(rows: list[dict[str, Any]], columns: list[str], limit: int = 20) -> MetadataValue:

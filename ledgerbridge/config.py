@@ -12,9 +12,11 @@ import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from croniter import croniter
+from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ledgerbridge.model import ENTITIES, Owner, Severity
@@ -85,6 +87,14 @@ class SystemConfig(Strict):
         return value
 
 
+def five_field_cron(value: str | None) -> str | None:
+    # Dagster accepts the standard five fields only; checked here so a bad one never breaks the code location.
+    if value is not None and (len(value.split()) != 5 or not croniter.is_valid(value)):
+        raise ValueError(f"{value!r} is not a cron schedule of five fields (minute hour day month weekday), "
+                         "like '*/15 * * * *'")
+    return value
+
+
 CreationTrigger = Literal["always", "first_invoice"] | str  # or a filter like "crm_type == 'Customer'"
 _FILTER = re.compile(r"^\s*(?P<field>\w+)\s*(?P<op>==|!=)\s*'(?P<value>[^']*)'\s*$")
 
@@ -116,17 +126,17 @@ class EntityConfig(Strict):
     # exists in the ERP, a change of that field in the CRM is set back (ledgerbridge.sync.pinning).
     keep_trigger_while_linked: bool = False
 
+    def writes(self, side: str) -> bool:
+        """Whether this entity is written to `side` ("crm" or "erp"): enabled, in a direction towards it."""
+        return self.enabled and self.direction in ("both", f"{'erp' if side == 'crm' else 'crm'}_to_{side}")
+
     def erp_defaults_for(self, country: str | None) -> dict[str, str]:
         return {**self.erp_defaults, **self.erp_defaults_by_country.get((country or "").upper(), {})}
 
     @field_validator("schedule")
     @classmethod
     def five_field_cron(cls, value: str | None) -> str | None:
-        # Dagster accepts the standard five fields only; checked here so a bad one never breaks the code location.
-        if value is not None and (len(value.split()) != 5 or not croniter.is_valid(value)):
-            raise ValueError(f"{value!r} is not a cron schedule of five fields (minute hour day month weekday), "
-                             "like '*/15 * * * *'")
-        return value
+        return five_field_cron(value)
 
     @field_validator("create_in_erp", "create_in_crm")
     @classmethod
@@ -211,6 +221,43 @@ class RetentionConfig(Strict):
     conflict_values_days: int = Field(365, ge=1)  # the values both sides held in a conflict
 
 
+class DagsterConfig(Strict):
+    """How the Dagster code location shows and schedules this configuration."""
+
+    # Shown as the owners of every asset: e-mail addresses or team names written team:<name>.
+    owners: list[str] = Field(default_factory=list)
+    # The time zone of every schedule's cron, the nightly reconcile's included (an IANA name).
+    timezone: str = "UTC"
+    # When the nightly full reconcile runs (catches missed events and deletes); null: never.
+    nightly_reconcile: str | None = "0 2 * * *"
+
+    @field_validator("owners")
+    @classmethod
+    def team_or_email(cls, value: list[str]) -> list[str]:
+        for owner in value:
+            if owner.startswith("team:") and len(owner) > 5:
+                continue
+            try:
+                validate_email(owner, check_deliverability=False)
+            except EmailNotValidError:
+                raise ValueError(f"{owner!r} is neither an e-mail address nor a team written team:<name>") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Copenhagen or UTC") from None
+        return value
+
+    @field_validator("nightly_reconcile")
+    @classmethod
+    def nightly_cron(cls, value: str | None) -> str | None:
+        return five_field_cron(value)
+
+
 class SyncConfig(Strict):
     crm: SystemConfig
     erp: SystemConfig
@@ -219,6 +266,7 @@ class SyncConfig(Strict):
     retries: RetryConfig = RetryConfig()
     retention: RetentionConfig = RetentionConfig()
     notify: NotifyConfig = NotifyConfig()
+    dagster: DagsterConfig = DagsterConfig()
     entities: dict[str, EntityConfig] = Field(default_factory=lambda: {"debtors": EntityConfig()})
 
     @field_validator("entities")

@@ -15,6 +15,7 @@ from dagster import Definitions, EnvVar, definitions, in_process_executor
 
 from assets import entity_assets
 from assets.analytics import analytics_assets
+from assets.lineage import Lineage, hub_storage
 from ledgerbridge.config import ConfigError, SyncConfig, load_config
 from ledgerbridge.sync.engine import enabled_entities
 from ledgerbridge.tenants import TENANTS_DIR_VARIABLE, TenantRegistry
@@ -61,7 +62,8 @@ def build_definitions(path: Path | None = None) -> Definitions:
     path = path or config_path()
     config = load_config(path)
     entities = enabled_entities(config)
-    assets = [a for name in entities for a in entity_assets(name)] + analytics_assets(entities)
+    lineage = Lineage.of_config(config, hub_storage(config, default_hub_url(path)))
+    assets = [a for name in entities for a in entity_assets(name, lineage)] + analytics_assets(entities)
     jobs = entity_jobs(entities)
     return Definitions(
         assets=assets,

@@ -9,13 +9,13 @@ and launch the full job).
 
 from __future__ import annotations
 
-from dagster import AssetKey, AssetSelection, RunConfig, ScheduleDefinition, define_asset_job
+from dagster import AssetSelection, DefaultScheduleStatus, RunConfig, ScheduleDefinition, define_asset_job
 
 from ledgerbridge.config import SyncConfig
 from ledgerbridge.systems.triggers import entity_schedules
-from assets.factory import PullConfig
+from assets.factory import SIDE_TAG, STAGE_TAG, PullConfig
+from assets.lineage import Lineage
 
-NIGHTLY_RECONCILE = "0 2 * * *"
 ENTITY_TAG = "ledgerbridge/entity"
 
 
@@ -39,7 +39,8 @@ def entity_jobs(entities: list[str]) -> list:
     jobs += [
         define_asset_job(
             crm_only_job_name(entity),
-            selection=AssetSelection.groups(entity) - AssetSelection.assets(AssetKey(["erp", entity])),
+            selection=AssetSelection.groups(entity)
+            - (AssetSelection.tag(STAGE_TAG, "pull") & AssetSelection.tag(SIDE_TAG, "erp")),
             tags={ENTITY_TAG: entity},
             description=f"{entity} after CRM events only: as sync_{entity}, without the ERP pull",
         )
@@ -48,33 +49,41 @@ def entity_jobs(entities: list[str]) -> list:
     return jobs
 
 
-def full_pull_config(entities: list[str]) -> RunConfig:
-    return RunConfig(
-        ops={f"{side}__{entity}": PullConfig(full=True) for entity in entities for side in ("crm", "erp")}
-    )
+def full_pull_config(lineage: Lineage) -> RunConfig:
+    return RunConfig(ops={lineage.pull(entity, side).to_python_identifier(): PullConfig(full=True)
+                          for entity in lineage.entities for side in ("crm", "erp")})
 
 
 def schedules(config: SyncConfig, entities: list[str]) -> list[ScheduleDefinition]:
     """The configured schedules, plus a default one for every entity direction that neither a
-    webhook nor a change probe covers (ledgerbridge.systems.triggers)."""
+    webhook nor a change probe covers (ledgerbridge.systems.triggers), and the nightly full
+    reconcile: all running as soon as the daemon runs (`ledgerbridge serve`), in the configured
+    time zone (dagster.timezone)."""
     crons = entity_schedules(config)
+    timezone = config.dagster.timezone
     result = [
         ScheduleDefinition(
             name=f"{entity_job_name(entity)}_schedule",
             job_name=entity_job_name(entity),
             cron_schedule=crons[entity],
+            execution_timezone=timezone,
+            default_status=DefaultScheduleStatus.RUNNING,
             tags={ENTITY_TAG: entity},  # run tags
+            description=f"{entity}: the configured schedule, or the default for a direction without webhook or probe.",
         )
         for entity in entities
         if entity in crons
     ]
-    result.append(
-        ScheduleDefinition(
-            name="nightly_full_reconcile",
-            job_name="sync_all",
-            cron_schedule=NIGHTLY_RECONCILE,
-            run_config=full_pull_config(entities),
-            description="Re-reads everything without cursors: catches missed events and drift.",
+    if config.dagster.nightly_reconcile:
+        result.append(
+            ScheduleDefinition(
+                name="nightly_full_reconcile",
+                job_name="sync_all",
+                cron_schedule=config.dagster.nightly_reconcile,
+                execution_timezone=timezone,
+                default_status=DefaultScheduleStatus.RUNNING,
+                run_config=full_pull_config(Lineage.of_config(config)),
+                description="Re-reads everything without cursors: catches missed events and drift.",
+            )
         )
-    )
     return result

@@ -26,6 +26,7 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
+from zoneinfo import ZoneInfo
 
 from dagster import (
     AddDynamicPartitionsRequest,
@@ -51,10 +52,12 @@ import sqlalchemy as sa
 from pydantic import PrivateAttr
 
 from assets import entity_assets
+from assets.lineage import Lineage, pull_key, tenant_storage
 from ledgerbridge.config import ConfigError, SyncConfig
 from ledgerbridge.connectors.base import Connector
 from ledgerbridge.model import ENTITIES
 from ledgerbridge.store import HubStore
+from ledgerbridge.sync.engine import enabled_entities
 from ledgerbridge.sync.pull import read_cursor
 from ledgerbridge.systems import build_connector
 from ledgerbridge.systems.triggers import triggers
@@ -62,7 +65,7 @@ from ledgerbridge.tenants.instance import PARTITION_TAG, TENANT_ENTITY_TAG
 from ledgerbridge.tenants.registry import Tenant, TenantRegistry
 from ledgerbridge.tenants.triggers import InboxReader, due_schedules, last_tick, plan_inbox_runs, tenant_entities
 from ledgerbridge.webhooks.probe import probe
-from pipelines.jobs import ENTITY_TAG, NIGHTLY_RECONCILE, entity_job_name
+from pipelines.jobs import ENTITY_TAG, entity_job_name
 from pipelines.sensors import INBOX_INTERVAL, PENDING, PROBE_INTERVAL
 from resources import HubStoreResource, RunOptionsResource, SyncConfigResource, SystemsResource
 
@@ -155,7 +158,8 @@ def tenant_jobs(entities: list[str]) -> list:
 
 
 def full_pull_config(entity: str) -> dict:
-    return {"ops": {f"{side}__{entity}": {"config": {"full": True}} for side in ("crm", "erp")}}
+    """The pulls are named by role here (assets.lineage: the tenants' systems differ)."""
+    return {"ops": {pull_key(entity, side).to_python_identifier(): {"config": {"full": True}} for side in ("crm", "erp")}}
 
 
 # -- sensors --------------------------------------------------------------------------------------
@@ -333,11 +337,15 @@ def schedules_sensor(registry: TenantRegistry, jobs: list) -> SensorDefinition:
         now = datetime.now(timezone.utc)
         since = datetime.fromisoformat(context.cursor) if context.cursor else now - timedelta(minutes=1)
         requests = []
-        nightly = last_tick(NIGHTLY_RECONCILE, since, now)
         for tenant in registered(context, registry):
             entities = [e for e in tenant_entities(tenant) if entity_job_name(e) in job_names]
-            due = [(e, tick, False) for e, tick in due_schedules(tenant, since, now) if e in entities]
-            due += [(e, tick, True) for tick in nightly for e in entities]
+            # The tenant's crons tick in its own time zone (dagster.timezone).
+            zone = ZoneInfo(tenant.config.dagster.timezone)
+            local_since, local_now = since.astimezone(zone), now.astimezone(zone)
+            nightly = tenant.config.dagster.nightly_reconcile
+            due = [(e, tick, False) for e, tick in due_schedules(tenant, local_since, local_now) if e in entities]
+            due += [(e, tick, True) for tick in (last_tick(nightly, local_since, local_now) if nightly else [])
+                    for e in entities]
             for entity, tick, full in due:
                 requests.append(RunRequest(
                     run_key=f"{'nightly' if full else 'schedule'}-{tenant.name}-{entity}-{tick.isoformat()}",
@@ -372,24 +380,32 @@ def executor_from_environment():
     raise ConfigError(f"LEDGERBRIDGE_EXECUTOR={choice!r}: choose in_process, multiprocess or celery")
 
 
-def code_location_entities(registry: TenantRegistry) -> list[str]:
-    """Every entity any tenant syncs, in dependency order (a tenant with a new entity needs a reload)."""
-    wanted = set()
+def loadable_configs(registry: TenantRegistry) -> list[SyncConfig]:
+    configs = []
     for name in registry.names():
         try:
-            wanted.update(tenant_entities(registry.get(name)))
+            configs.append(registry.get(name).config)
         except ConfigError:
             continue  # reported by the sensors, tick after tick
+    return configs
+
+
+def code_location_entities(configs: list[SyncConfig]) -> list[str]:
+    """Every entity any tenant syncs, in dependency order (a tenant with a new entity needs a reload)."""
+    wanted = {entity for config in configs for entity in enabled_entities(config)}
     return [name for name in ENTITIES if name in wanted] or DEFAULT_ENTITIES
 
 
 def build_tenant_definitions(registry: TenantRegistry) -> Definitions:
-    entities = code_location_entities(registry)
+    configs = loadable_configs(registry)
+    entities = code_location_entities(configs)
+    # The plan and push assets any tenant's directions need (a tenant writing a new direction needs a reload).
+    lineage = Lineage.of_tenants(configs, entities, tenant_storage(configs))
     jobs = tenant_jobs(entities)
     directory = str(registry.directory.resolve())
     reader = InboxReader()
     return Definitions(
-        assets=[a for name in entities for a in entity_assets(name, TENANTS)],
+        assets=[a for name in entities for a in entity_assets(name, lineage, TENANTS)],
         jobs=jobs,
         sensors=[registry_sensor(registry, jobs), inbox_sensor(registry, jobs, reader), probe_sensor(registry, jobs),
                  schedules_sensor(registry, jobs)],

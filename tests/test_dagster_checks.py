@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import yaml
 from stdnum.dk import cvr
-from dagster import AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance, materialize
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, materialize
 
+from assets.lineage import plan_key
 from conftest import make_config
 from pipelines.definitions import build_definitions
 
@@ -16,7 +17,7 @@ COMPANIES = ["Aalborg Bryg", "Birk Tømrer", "Citadel Data", "Dansk Kaffe", "Egh
              "Havn Revision", "Ide Print", "Jyllands Jern", "Kolding Kul", "Lys Energi", "Mols Mejeri", "Nord Net",
              "Odder Olie", "Pile Papir", "Ribe Rør", "Skagen Sild", "Thy Tekstil", "Ulf Ure", "Vejle Vin",
              "Ærø Øl", "Århus Akustik", "Bornholm Bolig", "Djurs Dæk"]
-PLAN = AssetKey(["plan", "erp_debtors"])
+PLAN = plan_key("debtors", "economic")
 
 
 def definitions(tmp_path, webcrm, economic):

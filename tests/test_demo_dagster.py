@@ -7,10 +7,12 @@ import os
 
 import pytest
 import yaml
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from ledgerbridge.demo.run import DEFAULT_CRM, DEFAULT_ERP, demo_config, demo_secrets, demo_system, emulators
 from ledgerbridge.serve import execute_job, prepare_dagster_home
+
+from assets.lineage import plan_key, push_key
 
 
 @pytest.mark.slow
@@ -29,8 +31,8 @@ def test_the_demo_instance_gets_a_successful_sync_all_run_with_its_checks(tmp_pa
     with DagsterInstance.from_config(str(home)) as instance:
         [run] = instance.get_runs(filters=RunsFilter(job_name="sync_all"))
         assert run.status == DagsterRunStatus.SUCCESS
-        assert instance.get_latest_materialization_event(AssetKey(["push", "erp_debtors"])) is not None
+        assert instance.get_latest_materialization_event(push_key("debtors", "economic")) is not None
         checks = [r.event_log_entry.dagster_event.event_specific_data for r in
                   instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records]
         assert {(c.asset_key, c.check_name) for c in checks} >= {
-            (AssetKey(["plan", "erp_debtors"]), "quality_gate"), (AssetKey(["plan", "erp_debtors"]), "held_back")}
+            (plan_key("debtors", "economic"), "quality_gate"), (plan_key("debtors", "economic"), "held_back")}

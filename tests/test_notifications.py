@@ -60,9 +60,9 @@ def test_a_blocked_gate_notifies_its_reason_once_and_the_failed_run(tmp_path, mo
 
     tick = check_sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
     [held, gate] = sorted(received, key=lambda m: m["details"]["check"])
-    assert gate["kind"] == "check_failure" and gate["details"]["check"] == "plan/erp_debtors:quality_gate"
+    assert gate["kind"] == "check_failure" and gate["details"]["check"] == "plan/debtors_planned_to_economic:quality_gate"
     assert "Push to economic blocked: 100% of 25 planned debtors newly failed the checks" in gate["text"]
-    assert held["details"]["check"] == "plan/erp_debtors:held_back" and "25 debtors are held back" in held["text"]
+    assert held["details"]["check"] == "plan/debtors_planned_to_economic:held_back" and "25 debtors are held back" in held["text"]
 
     received.clear()  # the next run: the stop holds and the records are still held (not told again)
     again = defs.resolve_job_def("sync_debtors").execute_in_process(instance=instance, raise_on_error=False)
@@ -73,7 +73,7 @@ def test_a_blocked_gate_notifies_its_reason_once_and_the_failed_run(tmp_path, mo
     release_blocks(HubStore(data["hub"]["url"]), "debtors", "economic", "a person who checked")  # the rest may go
     defs.resolve_job_def("sync_debtors").execute_in_process(instance=instance, raise_on_error=False)
     check_sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=tick.cursor, definitions=defs))
-    assert [(m["kind"], m["details"]["check"]) for m in received] == [("check_recovered", "plan/erp_debtors:quality_gate")]
+    assert [(m["kind"], m["details"]["check"]) for m in received] == [("check_recovered", "plan/debtors_planned_to_economic:quality_gate")]
     received.clear()
 
     [failure] = instance.get_records_for_run(failed.run_id, of_type=DagsterEventType.RUN_FAILURE).records

@@ -137,7 +137,7 @@ def test_tenant_crons_and_the_nightly_reconcile_become_runs_of_each_tenant(two_t
         nightly = [r for r in evaluate(defs, "tenant_schedules", instance, cursor=a_day).run_requests
                    if r.tags["ledgerbridge/trigger"] == "nightly"]
         assert sorted(r.partition_key for r in nightly) == ["acme", "bolt"]
-        assert nightly[0].run_config == {"ops": {f"{side}__debtors": {"config": {"full": True}} for side in ("crm", "erp")}}
+        assert nightly[0].run_config == {"ops": {f"pull__debtors_pulled_from_{side}": {"config": {"full": True}} for side in ("crm", "erp")}}
 
 
 def test_the_probe_sensor_asks_each_tenants_system_without_webhooks_and_runs_that_tenant(tmp_path, monkeypatch):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import yaml
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import DagsterInstance, materialize
+
+from assets.lineage import pull_key, push_key
 
 from pipelines.definitions import build_definitions
 from sync_helpers import writes
@@ -16,7 +18,7 @@ def test_materialising_the_uniconta_road(tmp_path, webcrm, uniconta, secrets_env
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config.model_dump(mode="json", by_alias=True, exclude_defaults=True)))
     defs = build_definitions(path)
-    assert AssetKey(["push", "erp_order_lines"]) in defs.resolve_asset_graph().get_all_asset_keys()
+    assert push_key("order_lines", "uniconta") in defs.resolve_asset_graph().get_all_asset_keys()
 
     user = webcrm.insert_raw("Users", {"UserName": "Anna Berg", "UserEmail": "anna@firma.example", "UserInitials": "AB"})
     org = webcrm.insert_raw("Organisations", organisation(OrganisationOwner=user["UserId"], OrganisationType="Customer"))
@@ -36,7 +38,7 @@ def test_materialising_the_uniconta_road(tmp_path, webcrm, uniconta, secrets_env
     [line] = uniconta.all_raw("DebtorOrderLineClient")
     assert (debtor["Employee"], order["Account"], order["Employee"]) == ("AB", debtor["Account"], "AB")
     assert (line["OrderNumber"], line["Qty"], line["Text"]) == (order["OrderNumber"], 3.0, "Service")
-    pulled = result.asset_materializations_for_node("erp__order_lines")[0].metadata
+    pulled = result.asset_materializations_for_node(pull_key("order_lines", "uniconta").to_python_identifier())[0].metadata
     assert pulled["dagster/table_name"].value == "erp_order_lines"
 
     crm_mark, erp_mark = len(webcrm.request_log), len(uniconta.request_log)
