@@ -204,11 +204,105 @@ class RetryConfig(Strict):
     lookup_grace_seconds: float = Field(30.0, ge=0)
 
 
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+_DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+class EmailConfig(Strict):
+    """An SMTP server that sends the notifications as e-mails (ledgerbridge.notify.mail). The login,
+    when the server wants one, is named by environment variables, never written here."""
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(None, ge=1, le=65535)  # None: 587 for starttls, 465 for ssl, 25 for none
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+    username_env: str | None = Field(None, pattern=_ENV_NAME)
+    password_env: str | None = Field(None, pattern=_ENV_NAME)
+    # A private certificate authority's certificate (PEM) the server's certificate is checked against,
+    # instead of the system's authorities.
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("sender")
+    @classmethod
+    def sender_address(cls, value: str) -> str:
+        return _mail_address(value)
+
+    @field_validator("recipients")
+    @classmethod
+    def recipient_addresses(cls, value: list[str]) -> list[str]:
+        return [_mail_address(v) for v in value]
+
+    @field_validator("host")
+    @classmethod
+    def bare_host(cls, value: str) -> str:
+        if "://" in value or "@" in value or "/" in value:
+            raise ValueError(f"must be a host name or address, like smtp.example.com, not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def login_in_pairs(self) -> "EmailConfig":
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("username_env and password_env go together (the server's login), or neither")
+        if self.username_env is not None and self.security == "none":
+            raise ValueError("a login is never sent unencrypted: set security to starttls or ssl")
+        return self
+
+    @property
+    def resolved_port(self) -> int:
+        return self.port or _DEFAULT_SMTP_PORTS[self.security]
+
+    def login(self) -> tuple[str, str] | None:
+        """The SMTP login from its environment variables; the error names the variable, never a value."""
+        if self.username_env is None or self.password_env is None:
+            return None
+        values = []
+        for key, env in (("username_env", self.username_env), ("password_env", self.password_env)):
+            value = os.environ.get(env)
+            if not value:
+                raise ConfigError(f"notify.email: environment variable {env} (notify.email.{key}) is not set")
+            values.append(value)
+        return values[0], values[1]
+
+
+def _mail_address(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"{value!r} is not an e-mail address: {exc}") from None
+
+
 class NotifyConfig(Strict):
-    """Who is told when a sync run fails or a check starts failing (see ledgerbridge.notify)."""
+    """Who is told when a sync run fails or a check starts failing (see ledgerbridge.notify).
+
+    The notifier sensors run when a webhook or an e-mail server is configured, or `console` is on;
+    whatever they tell is also recorded in the hub's notifications table, which the console shows."""
 
     # The environment variable holding the webhook URL (a Slack/Teams/any URL: it often holds a token).
-    webhook_url_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    webhook_url_env: str | None = Field(None, pattern=_ENV_NAME)
+    email: EmailConfig | None = None
+    # Record notifications for the console even without a webhook or e-mail.
+    console: bool = False
+    # Base URLs for the links in a message: the review console and the Dagster UI (a run's page).
+    console_url: str | None = None
+    dagster_url: str | None = None
+
+    @field_validator("console_url", "dagster_url")
+    @classmethod
+    def link_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+            raise ValueError(f"must be an http(s) URL with a host and without credentials, not {value!r}")
+        return value.rstrip("/")
+
+    @property
+    def enabled(self) -> bool:
+        return self.webhook_url_env is not None or self.email is not None or self.console
 
 
 class RetentionConfig(Strict):

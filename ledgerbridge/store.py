@@ -233,6 +233,28 @@ def build_metadata() -> sa.MetaData:
         comment="Pushes the quality gate stopped: they stay stopped until the data is fixed or a person releases them.",
     )
     sa.Table(
+        "notifications",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
+        sa.Column("kind", sa.String(30), nullable=False, comment="run_failure | check_failure"),
+        sa.Column("about", sa.String(250), nullable=False, comment="What failed ('check plan/erp_debtors:quality_gate', 'job sync_debtors'): one open row each"),
+        sa.Column("event_key", sa.String(250), nullable=False, unique=True, comment="The Dagster event that was told (each is told once) (the Dagster event told: once)"),
+        sa.Column("severity", sa.String(10), nullable=False, comment="error | warn"),
+        sa.Column("text", sa.Text, nullable=False, comment="The sentence sent (entity, system, counts: no record data)"),
+        sa.Column("details", sa.Text, comment="JSON: counts and ids"),
+        sa.Column("links", sa.Text, comment="JSON: label -> URL"),
+        sa.Column("run_id", sa.String(64), comment="The failed run"),
+        sa.Column("status", sa.String(10), nullable=False, comment="open | resolved"),
+        ts("opened_at", nullable=False, comment="When it was first told"),
+        ts("resolved_at", comment="When the run succeeded or the check passed again"),
+        sa.Column("repeats", sa.Integer, nullable=False, server_default="0", comment="Failed again while open: not told again"),
+        sa.Column("resolution", sa.Text, comment="The sentence sent when it passed or succeeded again"),
+        sa.Column("delivery", sa.Text, nullable=False, comment="JSON: message -> channel -> sent | pending | failed ..."),
+        sa.Index("ix_notifications_open", "status", "about"),
+        comment="What the notifier sensors told people (run failures, failed checks, held-back records), open "
+                "until the run succeeds or the check passes again; shown in the review console.",
+    )
+    sa.Table(
         "plan_queue",
         metadata,
         sa.Column("entity", sa.String(40), primary_key=True),

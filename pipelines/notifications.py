@@ -1,38 +1,55 @@
-"""Sensors that tell people (ledgerbridge.notify) when a sync run fails or a check starts failing.
+"""Sensors that tell people (ledgerbridge.notify) when a sync run fails or a check starts failing,
+and record it in the hub for the review console, until the run succeeds or the check passes again.
 
 notify_run_failure
-    Every failed run of this code location: the job and, when a blocking check stopped it, the
-    check's own sentence (why), not the stack trace.
+    A failed run of this code location: the job and, when a blocking check stopped it, the check's
+    own sentence (why), not the stack trace. A job failing again while its failure is open is
+    counted, not told again.
+notify_run_success
+    A successful run closes its job's open failure and says so.
 notify_check_failure
-    Reads asset check evaluations after its cursor. A check that starts failing is told once (and
+    Reads the asset check evaluations of runs that finished since its last tick. A check that starts failing is told once (and
     once more when it passes again), so a WARN check failing run after run while records stay held
-    back sends one message, not one per run. The cursor keeps the checks that are failing.
+    back sends one message, not one per run. What is failing is what is open in the hub.
+    It also sends again what a channel did not take before.
 
-Both exist only when notify.webhook_url_env is configured; they are on by default then. The URL
-is read from its environment variable at each evaluation, never stored in the definitions.
+They exist when notify names a webhook or an e-mail server, or notify.console is on; they are on by
+default then. The webhook URL and the mail login are read from their environment variables at each
+evaluation, never stored in the definitions.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 from dagster import (
     AssetCheckEvaluation,
     DagsterEventType,
+    DagsterRunStatus,
     DefaultSensorStatus,
-    EventRecordsFilter,
+    FloatMetadataValue,
+    IntMetadataValue,
+    JsonMetadataValue,
     RunFailureSensorContext,
+    RunRecord,
+    RunsFilter,
+    RunStatusSensorContext,
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
     run_failure_sensor,
+    run_status_sensor,
     sensor,
 )
 
-from ledgerbridge.config import SyncConfig
-from ledgerbridge.notify import Notification, notifier_from_config
+from ledgerbridge.config import NotifyConfig, SyncConfig
+from ledgerbridge.notify import Dispatcher, Notification, NotifyError, channels_from_config, links_for
+from resources import HubStoreResource
 
-CHECK_BATCH = 1000
+RUN_BATCH = 200
+FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
+COUNTS = (IntMetadataValue, FloatMetadataValue, JsonMetadataValue)  # what a message carries of a check's metadata
 
 
 def failed_checks(instance, run_id: str) -> list[AssetCheckEvaluation]:
@@ -41,60 +58,115 @@ def failed_checks(instance, run_id: str) -> list[AssetCheckEvaluation]:
     return [e for e in evaluations if not e.passed]
 
 
-def run_failure_message(job_name: str, run_id: str, failed: list[AssetCheckEvaluation], error: str | None) -> Notification:
+def finished_runs_after(instance, cursor: str | None) -> tuple[list[RunRecord], str]:
+    """Runs that finished after the cursor (oldest first) and the cursor after them.
+
+    By run, not by event storage id: the SQLite instance `serve` writes shards its event log per run,
+    where storage ids are not ordered across runs. The first tick starts from now, as Dagster's run
+    status sensors do (every run evaluates its checks again, so a failing check is told on its next run).
+    """
+    if cursor is None:
+        latest = instance.get_run_records(filters=RunsFilter(statuses=FINISHED), order_by="update_timestamp",
+                                          ascending=False, limit=1)
+        return [], json.dumps({"after": latest[0].update_timestamp.isoformat() if latest else None, "seen": []})
+    state = json.loads(cursor)
+    after = datetime.fromisoformat(state["after"]) if state.get("after") else None
+    seen = set(state.get("seen", []))
+    records = [r for r in instance.get_run_records(
+        filters=RunsFilter(statuses=FINISHED, updated_after=after - timedelta(microseconds=1) if after else None),
+        order_by="update_timestamp", ascending=True, limit=RUN_BATCH) if r.dagster_run.run_id not in seen]
+    if not records:
+        return [], cursor
+    last = records[-1].update_timestamp
+    # Runs updated at the very same instant as the last one are remembered, not skipped.
+    same = [r.dagster_run.run_id for r in records if r.update_timestamp == last]
+    if after is not None and last == after:
+        same += sorted(seen)
+    return records, json.dumps({"after": last.isoformat(), "seen": sorted(set(same))})
+
+
+def check_name(evaluation: AssetCheckEvaluation) -> str:
+    return f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+
+
+def run_failure_message(job_name: str, run_id: str, failed: list[AssetCheckEvaluation], error: str | None,
+                        notify: NotifyConfig = NotifyConfig()) -> Notification:
     blocking = [e for e in failed if e.blocking]
     why = " ".join(e.description or f"{e.check_name} failed" for e in blocking) or (error or "see the run's log")
     return Notification(
-        "run_failure",
-        f"ledgerbridge: run {run_id[:8]} of {job_name} failed. {why}",
-        {"job": job_name, "run_id": run_id,
-         "failed_checks": [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in failed]},
-    )
+        "run_failure", f"ledgerbridge: run {run_id[:8]} of {job_name} failed. {why}",
+        {"job": job_name, "run_id": run_id, "failed_checks": [check_name(e) for e in failed]},
+        about=f"job {job_name}", subject=f"ledgerbridge: {job_name} failed",
+        links=links_for(notify.console_url, notify.dagster_url, run_id))
+
+
+def check_failure_message(evaluation: AssetCheckEvaluation, run_id: str, notify: NotifyConfig) -> Notification:
+    """The check's own sentence (why, and what to do) with its counts; the metadata's tables of hub
+    ids stay in Dagster."""
+    check = check_name(evaluation)
+    counts = {key: value.value for key, value in evaluation.metadata.items() if isinstance(value, COUNTS)}
+    return Notification(
+        "check_failure", f"ledgerbridge: check {check} failed. {evaluation.description or ''}".strip(),
+        {"check": check, "severity": evaluation.severity.value, "run_id": run_id, **counts},
+        about=f"check {check}", subject=f"ledgerbridge: check {check} failed",
+        links=links_for(notify.console_url, notify.dagster_url, run_id))
 
 
 def notification_sensors(config: SyncConfig) -> list[SensorDefinition]:
-    if config.notify.webhook_url_env is None:
+    notify = config.notify
+    if not notify.enabled:
         return []
 
+    def dispatcher(hub: HubStoreResource) -> Dispatcher:
+        return Dispatcher(hub.store, channels_from_config(notify))
+
     @run_failure_sensor(name="notify_run_failure", default_status=DefaultSensorStatus.RUNNING,
-                        description="Tells the notification webhook about every failed sync run, with the reason.")
-    def notify_run_failure(context: RunFailureSensorContext):
+                        description="Tells people about a failed sync run, with the reason (once while it keeps failing).")
+    def notify_run_failure(context: RunFailureSensorContext, hub: HubStoreResource):
         run = context.dagster_run
         error = context.failure_event.message if context.failure_event else None
-        notifier_from_config(config).send(
-            run_failure_message(run.job_name, run.run_id, failed_checks(context.instance, run.run_id), error))
+        message = run_failure_message(run.job_name, run.run_id, failed_checks(context.instance, run.run_id), error, notify)
+        dispatcher(hub).tell(message, event_key=f"run_failure:{run.run_id}", severity="error", run_id=run.run_id)
+
+    @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, name="notify_run_success",
+                       default_status=DefaultSensorStatus.RUNNING,
+                       description="Closes a job's open failure notification when a run of it succeeds, and says so.")
+    def notify_run_success(context: RunStatusSensorContext, hub: HubStoreResource):
+        run = context.dagster_run
+        dispatcher(hub).resolve(f"job {run.job_name}", f"ledgerbridge: {run.job_name} succeeds again (run {run.run_id[:8]}).")
 
     @sensor(name="notify_check_failure", default_status=DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
-            description="Tells the notification webhook when a check starts failing (and when it passes again).")
-    def notify_check_failure(context: SensorEvaluationContext):
-        state = json.loads(context.cursor) if context.cursor else {"after": None, "failing": []}
-        failing = set(state["failing"])
-        records = context.instance.get_event_records(
-            EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=state["after"]),
-            limit=CHECK_BATCH, ascending=True)
-        if not records:
-            return SkipReason("No check was evaluated since the last tick.")
-        notifier, told = notifier_from_config(config), 0
-        for record in records:
-            evaluation: AssetCheckEvaluation = record.event_log_entry.dagster_event.event_specific_data
-            check = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-            if not evaluation.passed and check not in failing:
-                failing.add(check)
-                notifier.send(Notification(
-                    "check_failure", f"ledgerbridge: check {check} failed. {evaluation.description or ''}".strip(),
-                    {"check": check, "severity": evaluation.severity.value, "run_id": record.run_id}))
-                told += 1
-            elif evaluation.passed and check in failing:
-                failing.discard(check)
-                notifier.send(Notification(
-                    "check_recovered", f"ledgerbridge: check {check} passes again.", {"check": check,
-                                                                                     "run_id": record.run_id}))
-                told += 1
-        # A tick whose message cannot be sent fails before this line and keeps its cursor, so the next
-        # tick tries again (a message sent earlier in that tick may then be sent twice).
-        context.update_cursor(json.dumps({"after": records[-1].storage_id, "failing": sorted(failing)}))
+            description="Tells people when a check starts failing (and when it passes again).")
+    def notify_check_failure(context: SensorEvaluationContext, hub: HubStoreResource):
+        runs, cursor = finished_runs_after(context.instance, context.cursor)
+        teller, told, evaluated, undelivered = dispatcher(hub), 0, 0, []
+        for run in runs:
+            for record in context.instance.get_records_for_run(
+                    run.dagster_run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records:
+                evaluation: AssetCheckEvaluation = record.event_log_entry.dagster_event.event_specific_data
+                check, evaluated = check_name(evaluation), evaluated + 1
+                try:
+                    if not evaluation.passed:
+                        told += teller.tell(check_failure_message(evaluation, record.run_id, notify),
+                                            event_key=f"check:{check}:{record.run_id}:{record.storage_id}",
+                                            severity=evaluation.severity.value.lower(), run_id=record.run_id)
+                    else:
+                        told += teller.resolve(f"check {check}", f"ledgerbridge: check {check} passes again "
+                                                                 f"(run {record.run_id[:8]}).")
+                except NotifyError as exc:  # recorded in the hub; sent again below and by later ticks
+                    undelivered.append(str(exc))
+        context.update_cursor(cursor)
+        try:
+            teller.deliver()  # what a channel did not take in earlier ticks
+        except NotifyError as exc:
+            undelivered.append(str(exc))
+        if undelivered:
+            # The tick shows as failed with the reason (no URL, no login); its evaluations are recorded.
+            raise NotifyError("; ".join(dict.fromkeys(undelivered)))
+        if not evaluated:
+            return SkipReason("No run with checks finished since the last tick.")
         if not told:
-            return SkipReason(f"{len(records)} check evaluation(s), no check started or stopped failing.")
+            return SkipReason(f"{evaluated} check evaluation(s), no check started or stopped failing.")
         return None
 
-    return [notify_run_failure, notify_check_failure]
+    return [notify_run_failure, notify_run_success, notify_check_failure]
