@@ -1,36 +1,45 @@
-"""The analyst views as assets, so the UI shows what they are built from."""
+"""The analyst views as assets, so the UI shows what they are built from and, before any run, their
+columns (the views' own declarations in ledgerbridge.analytics: names, types, meanings)."""
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
+from datetime import date, datetime
+from decimal import Decimal
 
-from ledgerbridge.analytics import VIEWS, create_views
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, TableColumn, TableSchema, asset
 
-from assets.lineage import hub_key
+from ledgerbridge.analytics import View, create_views, views
+
 from assets.metadata import row_count
 from resources import HubStoreResource
 
-VIEW_SOURCES = {
-    "sales_lines": ("invoice_lines", "invoices", "debtors", "items"),
-    "open_items": ("invoices", "debtors"),
-    "customer_sales": ("debtors", "invoices", "invoice_lines"),
-}
+# The kinds the column schema names, by the Python type a column's SQL type gives back.
+KINDS = {str: "text", int: "integer", float: "decimal", Decimal: "decimal", bool: "boolean", date: "date",
+         datetime: "timestamp"}
 
 
-def view_asset(view: str, entities: list[str]) -> AssetsDefinition:
+def column_schema(view: View) -> TableSchema:
+    return TableSchema(columns=[TableColumn(c.name, KINDS.get(c.sql_type.python_type, "text"),
+                                            description=c.meaning or None) for c in view.columns])
+
+
+def view_asset(view: View, entities: list[str]) -> AssetsDefinition:
     @asset(
-        key=AssetKey(["analytics", view]),
-        deps=[hub_key(e) for e in VIEW_SOURCES[view] if e in entities],
+        key=AssetKey(["analytics", view.name]),
+        deps=[AssetKey(["hub", e]) for e in view.entities if e in entities],
         group_name="analytics",
         kinds={"sql"},
-        description=f"SQL view {view} over the hub tables (see docs/analysts.md).",
+        description=f"SQL view {view.name}: {view.description} (docs/analysts.md, docs/data-dictionary.md)",
+        metadata={"dagster/column_schema": column_schema(view), "dagster/table_name": view.name},
     )
     def _view(context: AssetExecutionContext, hub: HubStoreResource) -> MaterializeResult:
         store = hub.store
         create_views(store)
-        return MaterializeResult(metadata={"dagster/table_name": view, "dagster/row_count": row_count(store, view)})
+        return MaterializeResult(metadata={"dagster/table_name": view.name,
+                                           "dagster/row_count": row_count(store, view.name)})
 
     return _view
 
 
 def analytics_assets(entities: list[str]) -> list[AssetsDefinition]:
-    """The views whose source entities are all configured."""
-    return [view_asset(v, entities) for v in VIEWS if set(VIEW_SOURCES[v]) <= set(entities)]
+    """The views whose source entities are all configured (the column schemas are the same on both
+    databases: they are declared once, not read from one)."""
+    return [view_asset(v, entities) for v in views("sqlite").values() if set(v.entities) <= set(entities)]

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from ledgerbridge.model import ENTITIES, Entity, Kind
+from ledgerbridge.model import ENTITIES, Entity, Field, Kind
 
 SIDES = ("crm", "erp")
 
@@ -37,11 +37,33 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def model_columns(entity: Entity) -> list[sa.Column]:
+def model_columns(entity: Entity, *, golden: bool = False) -> list[sa.Column]:
+    """The entity's fields as columns; in a golden (hub_*) table a reference is a foreign key to the
+    referenced entity's golden table (staging tables hold that system's remote ids instead)."""
     return [
-        sa.Column(f.name, COLUMN_TYPES[f.kind](), nullable=True, comment=f.description or None)
+        sa.Column(f.name, COLUMN_TYPES[f.kind](), *_foreign_key(entity, f, golden), nullable=True,
+                  comment=f.description or None)
         for f in entity.fields
     ]
+
+
+def _foreign_key(entity: Entity, field: Field, golden: bool) -> tuple[sa.ForeignKey, ...]:
+    # RESTRICT: a golden record others point at is never deleted. An erasure keeps it as an anonymous
+    # tombstone (ledgerbridge.sync.erasure), a review merge points the children at the kept record
+    # first (ledgerbridge.sync.review): SET NULL would push a cleared customer to the other system,
+    # CASCADE would drop invoices from the hub while their shadows say nothing changed.
+    if not golden or field.kind is not Kind.REFERENCE or field.reference not in ENTITIES:
+        return ()
+    return (sa.ForeignKey(f"{hub_table_name(field.reference)}.hub_id", ondelete="RESTRICT",
+                          name=foreign_key_name(entity.name, field.name)),)
+
+
+def foreign_key_name(entity: str, field: str) -> str:
+    return f"fk_{hub_table_name(entity)}_{field}"
+
+
+def reference_index_name(entity: str, field: str) -> str:
+    return f"ix_{hub_table_name(entity)}_{field}"
 
 
 def staging_table_name(side: str, entity: str) -> str:
@@ -60,176 +82,176 @@ def build_metadata() -> sa.MetaData:
             sa.Table(
                 staging_table_name(side, entity.name),
                 metadata,
-                sa.Column("remote_id", sa.Text, primary_key=True),
+                sa.Column("remote_id", sa.Text, primary_key=True, comment="The record's own id in the system it was pulled from"),
                 *model_columns(entity),
-                ts("remote_updated_at"),
-                sa.Column("content_hash", sa.String(64), nullable=False),
-                ts("pulled_at", nullable=False),
-                # set when a complete pull no longer found the record (deleted in that system)
-                ts("deleted_at"),
+                ts("remote_updated_at", comment="When the system last changed the record (its own change stamp), if it tells"),
+                sa.Column("content_hash", sa.String(64), nullable=False, comment="Hash of the mapped fields: a changed record has a new hash (diffing and echo suppression)"),
+                ts("pulled_at", nullable=False, comment="When the record was last pulled"),
+                ts("deleted_at", comment="Set when a complete pull no longer found the record (deleted in that system)"),
                 comment=f"{entity.description} As last pulled from the {side.upper()}.",
             )
         sa.Table(
             hub_table_name(entity.name),
             metadata,
-            sa.Column("hub_id", sa.String(32), primary_key=True),
-            *model_columns(entity),
-            ts("created_at", nullable=False),
-            ts("updated_at", nullable=False),
-            # the record was deleted in `deleted_in`; the delete is followed in the other system
-            ts("deleted_at"),
-            sa.Column("deleted_in", sa.String(40)),
+            sa.Column("hub_id", sa.String(32), primary_key=True, comment="The hub's own id of the golden record: what references between hub tables hold"),
+            *model_columns(entity, golden=True),
+            ts("created_at", nullable=False, comment="When the hub first saw the record"),
+            ts("updated_at", nullable=False, comment="When a value of the golden record last changed"),
+            ts("deleted_at", comment="When the record was found deleted in one system (deleted_in says which); the delete is followed in the other (the record was deleted in `deleted_in`; the delete is followed in the other system)"),
+            sa.Column("deleted_in", sa.String(40), comment="The side (crm or erp) the record was deleted in, or 'erased' for a tombstone kept for the records that point at an erased one"),
+            # joins from the referenced record (a debtor's invoices) read an index, not the table
+            *(sa.Index(reference_index_name(entity.name, ref.name), ref.name) for ref in entity.references),
             comment=f"{entity.description} Reconciled (golden) records.",
         )
 
     sa.Table(
         "id_map",
         metadata,
-        sa.Column("entity", sa.String(40), primary_key=True),
-        sa.Column("hub_id", sa.String(32), primary_key=True),
-        sa.Column("system", sa.String(40), primary_key=True),
-        sa.Column("remote_id", sa.Text, nullable=False),
-        ts("linked_at", nullable=False),
-        sa.Column("linked_by", sa.String(40), nullable=False),  # how: created, number, vat, ...
-        # set when a write found the record gone in that system: it is not written to again
-        ts("gone_at"),
-        sa.Column("gone_how", sa.String(20)),  # deleted | barred | anonymised | unlinked
+        sa.Column("entity", sa.String(40), primary_key=True, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("hub_id", sa.String(32), primary_key=True, comment="The golden record's hub id (hub_<entity>.hub_id)"),
+        sa.Column("system", sa.String(40), primary_key=True, comment="The external system (webcrm, economic, ...)"),
+        sa.Column("remote_id", sa.Text, nullable=False, comment="The record's own id in that system"),
+        ts("linked_at", nullable=False, comment="When the hub record was linked to that system's record"),
+        sa.Column("linked_by", sa.String(40), nullable=False, comment="How: created, number, vat, ..."),
+        ts("gone_at", comment="Set when a write found the record gone in that system: it is not written to again"),
+        sa.Column("gone_how", sa.String(20), comment="deleted | barred | anonymised | unlinked"),
         sa.UniqueConstraint("entity", "system", "remote_id", name="uq_id_map_remote"),
     )
     sa.Table(
         "shadows",
         metadata,
-        sa.Column("entity", sa.String(40), primary_key=True),
-        sa.Column("hub_id", sa.String(32), primary_key=True),
-        sa.Column("system", sa.String(40), primary_key=True),
-        # What that system held after our last confirmed read or write of the record, in staging
-        # form (references as that system's remote ids): the base of the three-way merge. A field
-        # counts as changed in a system only where its value differs from this.
-        sa.Column("shadow", sa.Text, nullable=False),
-        sa.Column("shadow_hash", sa.String(64), nullable=False),  # content hash of `shadow`
-        ts("updated_at", nullable=False),
+        sa.Column("entity", sa.String(40), primary_key=True, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("hub_id", sa.String(32), primary_key=True, comment="The golden record's hub id (hub_<entity>.hub_id)"),
+        sa.Column("system", sa.String(40), primary_key=True, comment="The external system (webcrm, economic, ...)"),
+        sa.Column("shadow", sa.Text, nullable=False, comment="What that system held after our last confirmed read or write of the record, in staging form (references as that system's remote ids): the base of the three-way merge. A field counts as changed in a system only where its value differs from this."),
+        sa.Column("shadow_hash", sa.String(64), nullable=False, comment="Content hash of `shadow`"),
+        ts("updated_at", nullable=False, comment="When the shadow was last written"),
         comment="Per record and system, the state last read from or written to it (three-way merge base).",
     )
     sa.Table(
         "sync_state",
         metadata,
-        sa.Column("entity", sa.String(40), primary_key=True),
-        sa.Column("hub_id", sa.String(32), primary_key=True),
-        sa.Column("system", sa.String(40), primary_key=True),
-        # hash of the record as the system stored it after our write (its echo will match this)
-        sa.Column("last_pushed_hash", sa.String(64)),
-        # hash of the payload we sent (the same intent is never sent twice)
-        sa.Column("last_sent_hash", sa.String(64)),
-        # hash of a payload the system refused: not sent again until the record changes
-        sa.Column("last_refused_hash", sa.String(64)),
-        ts("last_pushed_at"),
-        sa.Column("last_seen_hash", sa.String(64)),
-        ts("last_seen_at"),
+        sa.Column("entity", sa.String(40), primary_key=True, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("hub_id", sa.String(32), primary_key=True, comment="The golden record's hub id (hub_<entity>.hub_id)"),
+        sa.Column("system", sa.String(40), primary_key=True, comment="The external system (webcrm, economic, ...)"),
+        sa.Column("last_pushed_hash", sa.String(64), comment="Hash of the record as the system stored it after our write (its echo will match this)"),
+        sa.Column("last_sent_hash", sa.String(64), comment="Hash of the payload we sent (the same intent is never sent twice)"),
+        sa.Column("last_refused_hash", sa.String(64), comment="Hash of a payload the system refused: not sent again until the record changes"),
+        ts("last_pushed_at", comment="When the hub last wrote the record to that system"),
+        sa.Column("last_seen_hash", sa.String(64), comment="Hash of the record as last pulled from that system"),
+        ts("last_seen_at", comment="When the record was last pulled from that system"),
     )
     sa.Table(
         "outbox",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("run_id", sa.String(64)),
-        sa.Column("entity", sa.String(40), nullable=False),
-        sa.Column("hub_id", sa.String(32), nullable=False),
-        sa.Column("system", sa.String(40), nullable=False),
-        sa.Column("operation", sa.String(10), nullable=False),  # create | update
-        sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("payload_hash", sa.String(64), nullable=False),
-        # planned -> sent -> confirmed | retry (attempts, next_attempt_at) | failed (last_error says
-        # why and what a person can do) | obsolete (superseded by a newer plan, or the record is gone)
-        sa.Column("status", sa.String(10), nullable=False),
-        sa.Column("attempts", sa.Integer, nullable=False, default=0),
-        sa.Column("last_error", sa.Text),
-        sa.Column("remote_id", sa.Text),
-        ts("created_at", nullable=False),
-        ts("updated_at", nullable=False),
-        ts("sent_at"),
-        ts("next_attempt_at"),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
+        sa.Column("run_id", sa.String(64), comment="The Dagster run (or CLI run) that wrote the row"),
+        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("hub_id", sa.String(32), nullable=False, comment="The golden record's hub id (hub_<entity>.hub_id)"),
+        sa.Column("system", sa.String(40), nullable=False, comment="The external system (webcrm, economic, ...)"),
+        sa.Column("operation", sa.String(10), nullable=False, comment="create | update"),
+        sa.Column("payload", sa.Text, nullable=False, comment="The values to write, as JSON in that system's terms (pruned after the retention period)"),
+        sa.Column("payload_hash", sa.String(64), nullable=False, comment="Hash of the payload: the same intent is never written twice"),
+        sa.Column("status", sa.String(10), nullable=False, comment="planned -> sent -> confirmed | retry (attempts, next_attempt_at) | failed (last_error says why and what a person can do) | obsolete (superseded by a newer plan, or the record is gone)"),
+        sa.Column("attempts", sa.Integer, nullable=False, default=0, comment="Times the write was sent"),
+        sa.Column("last_error", sa.Text, comment="Why the last attempt failed, and what a person can do"),
+        sa.Column("remote_id", sa.Text, comment="The record's id in that system (known for an update, filled in after a create)"),
+        ts("created_at", nullable=False, comment="When the write was planned"),
+        ts("updated_at", nullable=False, comment="When its status last changed"),
+        ts("sent_at", comment="When it was last sent"),
+        ts("next_attempt_at", comment="When a write to retry is due again"),
         sa.Index("ix_outbox_open", "entity", "system", "status"),
     )
     sa.Table(
         "quarantine",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("entity", sa.String(40), nullable=False),
-        sa.Column("record_key", sa.String(64), nullable=False),
-        sa.Column("target", sa.String(40), nullable=False),
-        sa.Column("field", sa.String(80), nullable=False),
-        sa.Column("check_name", sa.String(120), nullable=False),
-        sa.Column("value", sa.Text),
-        sa.Column("reason", sa.Text, nullable=False),
-        sa.Column("record_label", sa.Text),  # the record's name/number, so a person can find it
-        # block: the record is held back; warn: it was sent without this field (None: block)
-        sa.Column("severity", sa.String(10)),
-        ts("first_seen", nullable=False),
-        ts("last_seen", nullable=False),
-        ts("resolved_at"),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
+        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("record_key", sa.String(64), nullable=False, comment="The hub id of the record held back or warned about"),
+        sa.Column("target", sa.String(40), nullable=False, comment="The system the record was to be written to"),
+        sa.Column("field", sa.String(80), nullable=False, comment="The field that failed the check"),
+        sa.Column("check_name", sa.String(120), nullable=False, comment="The check that failed (expectation or domain validator)"),
+        sa.Column("value", sa.Text, comment="The offending value"),
+        sa.Column("reason", sa.Text, nullable=False, comment="Why, in a sentence a person can act on"),
+        sa.Column("record_label", sa.Text, comment="The record's name/number, so a person can find it"),
+        sa.Column("severity", sa.String(10), comment="Block: the record is held back; warn: it was sent without this field (None: block)"),
+        ts("first_seen", nullable=False, comment="When the finding was first made"),
+        ts("last_seen", nullable=False, comment="When a run last found it"),
+        ts("resolved_at", comment="When the source was fixed (the record passed); NULL while it is open"),
         sa.UniqueConstraint("entity", "record_key", "target", "field", "check_name", name="uq_quarantine_finding"),
     )
     sa.Table(
         "conflicts",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("run_id", sa.String(64)),
-        sa.Column("entity", sa.String(40), nullable=False),
-        sa.Column("hub_id", sa.String(32), nullable=False),
-        sa.Column("field", sa.String(80), nullable=False),
-        sa.Column("crm_value", sa.Text),
-        sa.Column("erp_value", sa.Text),
-        ts("crm_updated_at"),
-        ts("erp_updated_at"),
-        sa.Column("winner", sa.String(10), nullable=False),
-        ts("detected_at", nullable=False),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
+        sa.Column("run_id", sa.String(64), comment="The Dagster run (or CLI run) that wrote the row"),
+        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("hub_id", sa.String(32), nullable=False, comment="The golden record's hub id (hub_<entity>.hub_id)"),
+        sa.Column("field", sa.String(80), nullable=False, comment="The field both systems changed since the last sync"),
+        sa.Column("crm_value", sa.Text, comment="The CRM's new value"),
+        sa.Column("erp_value", sa.Text, comment="The ERP's new value"),
+        ts("crm_updated_at", comment="When the CRM changed the record"),
+        ts("erp_updated_at", comment="When the ERP changed the record"),
+        sa.Column("winner", sa.String(10), nullable=False, comment="The side whose value was kept (the field's owner, or the newer change)"),
+        ts("detected_at", nullable=False, comment="When reconcile found the conflict"),
     )
     sa.Table(
         "audit_log",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("run_id", sa.String(64)),
-        sa.Column("entity", sa.String(40), nullable=False),
-        sa.Column("hub_id", sa.String(32), nullable=False),
-        sa.Column("system", sa.String(40), nullable=False),
-        sa.Column("operation", sa.String(10), nullable=False),
-        sa.Column("before", sa.Text),
-        sa.Column("after", sa.Text),
-        ts("at", nullable=False),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
+        sa.Column("run_id", sa.String(64), comment="The Dagster run (or CLI run) that wrote the row"),
+        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("hub_id", sa.String(32), nullable=False, comment="The golden record's hub id (hub_<entity>.hub_id)"),
+        sa.Column("system", sa.String(40), nullable=False, comment="The external system (webcrm, economic, ...)"),
+        sa.Column("operation", sa.String(10), nullable=False, comment="What was done: create, update, delete, bar, ..."),
+        sa.Column("before", sa.Text, comment="The record's values in that system before the write, as JSON"),
+        sa.Column("after", sa.Text, comment="The values written, as JSON"),
+        ts("at", nullable=False, comment="When the write was made"),
     )
     sa.Table(
         "cursors",
         metadata,
-        sa.Column("system", sa.String(40), primary_key=True),
-        sa.Column("entity", sa.String(40), primary_key=True),
-        sa.Column("cursor", sa.Text),
-        ts("updated_at", nullable=False),
-        # when the last pull that read everything changed since the cursor began (a create sent
-        # before it and not found by it did not happen)
-        ts("complete_pull_started_at"),
+        sa.Column("system", sa.String(40), primary_key=True, comment="The external system (webcrm, economic, ...)"),
+        sa.Column("entity", sa.String(40), primary_key=True, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("cursor", sa.Text, comment="Where the next incremental pull of the entity from the system starts"),
+        ts("updated_at", nullable=False, comment="When the cursor last moved"),
+        ts("complete_pull_started_at", comment="When the last pull that read everything changed since the cursor began (a create sent before it and not found by it did not happen)"),
     )
     sa.Table(
         "inbox",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("system", sa.String(40), nullable=False),
-        sa.Column("entity", sa.String(40)),
-        sa.Column("event", sa.String(80)),
-        sa.Column("remote_id", sa.Text),
-        sa.Column("payload", sa.Text),
-        ts("received_at", nullable=False),
-        sa.Column("event_key", sa.String(250), unique=True),  # system + sender's event id or body hash: replays are refused
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
+        sa.Column("system", sa.String(40), nullable=False, comment="The external system (webcrm, economic, ...)"),
+        sa.Column("entity", sa.String(40), comment="The entity the event is about, where the system says"),
+        sa.Column("event", sa.String(80), comment="The event's type as the system names it"),
+        sa.Column("remote_id", sa.Text, comment="The id, in that system, of the record the event is about"),
+        sa.Column("payload", sa.Text, comment="The event's body (pruned after the retention period)"),
+        ts("received_at", nullable=False, comment="When the webhook receiver took the event in"),
+        sa.Column("event_key", sa.String(250), unique=True, comment="System + sender's event id or body hash: replays are refused"),
+        ts("applied_at", comment="When a sync of the event's entity that began after the event arrived completed "
+                                 "(the warm worker's burst); empty: still to apply"),
+        sa.Column("applied_by", sa.String(80), comment="The burst that applied the event, or why it was passed over"),
+    )
+    sa.Table(
+        "entity_leases",
+        metadata,
+        sa.Column("entity", sa.String(40), primary_key=True, comment="The entity synced"),
+        sa.Column("holder", sa.String(120), comment="Who syncs it now: a Dagster run or a warm worker's burst; empty: free"),
+        ts("acquired_at", comment="When the holder took it"),
+        ts("expires_at", comment="Renewed while held; a holder that died loses the lease when this passes"),
+        comment="Who syncs an entity now: one holder at a time, so two runs or workers never push the same entity at once.",
     )
     sa.Table(
         "gate_blocks",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("entity", sa.String(40), nullable=False),
-        sa.Column("system", sa.String(40), nullable=False),
-        sa.Column("reason", sa.Text, nullable=False),  # the gate's sentence when it first blocked
-        ts("blocked_at", nullable=False),
-        ts("released_at"),
-        sa.Column("released_by", sa.String(200)),  # a person (ledgerbridge gate release), or "data fixed"
-        ts("applied_at"),  # a released mass delete was followed in this run (the release is used up)
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
+        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("system", sa.String(40), nullable=False, comment="The external system (webcrm, economic, ...)"),
+        sa.Column("reason", sa.Text, nullable=False, comment="The gate's sentence when it first blocked"),
+        ts("blocked_at", nullable=False, comment="When the gate stopped the push"),
+        ts("released_at", comment="When the stop was lifted; NULL while it holds"),
+        sa.Column("released_by", sa.String(200), comment="A person (ledgerbridge gate release), or 'data fixed'"),
+        ts("applied_at", comment="When a released mass delete was followed (the release is used up then) (a released mass delete was followed in this run (the release is used up))"),
         comment="Pushes the quality gate stopped: they stay stopped until the data is fixed or a person releases them.",
     )
     sa.Table(
@@ -257,53 +279,52 @@ def build_metadata() -> sa.MetaData:
     sa.Table(
         "plan_queue",
         metadata,
-        sa.Column("entity", sa.String(40), primary_key=True),
-        sa.Column("side", sa.String(3), primary_key=True),
-        sa.Column("hub_id", sa.String(32), primary_key=True),
-        ts("queued_at", nullable=False),
+        sa.Column("entity", sa.String(40), primary_key=True, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("side", sa.String(3), primary_key=True, comment="The side (crm or erp) the record may have to be written to"),
+        sa.Column("hub_id", sa.String(32), primary_key=True, comment="The golden record's hub id (hub_<entity>.hub_id)"),
+        ts("queued_at", nullable=False, comment="When the record was queued"),
         comment="Records the plan towards a side must look at: changed by reconcile, filled by a create, decided "
                 "in review, or waiting for a parent. The plan reads these, not the whole table.",
     )
     sa.Table(
         "erasures",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("entity", sa.String(40), nullable=False),
-        sa.Column("hub_id", sa.String(32), nullable=False),
-        # per system what was done there: "webcrm: anonymised; economic: deleted" (no personal data)
-        sa.Column("systems", sa.Text, nullable=False),
-        sa.Column("reason", sa.Text, nullable=False),  # e.g. "Art. 17 request 2026-118", "deleted in webcrm"
-        sa.Column("requested_by", sa.String(200), nullable=False),
-        ts("erased_at", nullable=False),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
+        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("hub_id", sa.String(32), nullable=False, comment="The golden record's hub id (hub_<entity>.hub_id)"),
+        sa.Column("systems", sa.Text, nullable=False, comment="Per system what was done there: 'webcrm: anonymised; economic: deleted' (no personal data)"),
+        sa.Column("reason", sa.Text, nullable=False, comment="Why the record was erased (e.g. 'Art. 17 request 2026-118', 'deleted in webcrm')"),
+        sa.Column("requested_by", sa.String(200), nullable=False, comment="Who asked for it (a person, or 'ledgerbridge sync' for a delete at the source)"),
+        ts("erased_at", nullable=False, comment="When the record was erased"),
         comment="Erased persons: when, which record (hub id), in which systems, why and by whom; never the data.",
     )
     sa.Table(
         "match_candidates",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("entity", sa.String(40), nullable=False),
-        sa.Column("crm_remote_id", sa.Text, nullable=False),
-        sa.Column("erp_remote_id", sa.Text, nullable=False),
-        sa.Column("score", sa.Float, nullable=False),
-        sa.Column("evidence", sa.Text),
-        sa.Column("status", sa.String(10), nullable=False),  # suggested | accepted | rejected
-        ts("suggested_at", nullable=False),
-        ts("decided_at"),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
+        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("crm_remote_id", sa.Text, nullable=False, comment="The CRM record's id"),
+        sa.Column("erp_remote_id", sa.Text, nullable=False, comment="The ERP record's id"),
+        sa.Column("score", sa.Float, nullable=False, comment="How alike the two are (the matching's rapidfuzz score)"),
+        sa.Column("evidence", sa.Text, comment="Which fields matched and how well, as JSON"),
+        sa.Column("status", sa.String(10), nullable=False, comment="suggested | accepted | rejected"),
+        ts("suggested_at", nullable=False, comment="When fuzzy matching suggested the pair"),
+        ts("decided_at", comment="When a person decided"),
         sa.UniqueConstraint("entity", "crm_remote_id", "erp_remote_id", name="uq_match_candidate"),
     )
     sa.Table(
         "duplicate_candidates",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("entity", sa.String(40), nullable=False),
-        sa.Column("system", sa.String(40), nullable=False),
-        sa.Column("remote_id_a", sa.Text, nullable=False),
-        sa.Column("remote_id_b", sa.Text, nullable=False),
-        sa.Column("score", sa.Float, nullable=False),
-        sa.Column("evidence", sa.Text),
-        sa.Column("status", sa.String(10), nullable=False, server_default="open"),  # open | dismissed
-        ts("suggested_at", nullable=False),
-        ts("decided_at"),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
+        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
+        sa.Column("system", sa.String(40), nullable=False, comment="The external system (webcrm, economic, ...)"),
+        sa.Column("remote_id_a", sa.Text, nullable=False, comment="One record's id in that system"),
+        sa.Column("remote_id_b", sa.Text, nullable=False, comment="The other record's id in that system"),
+        sa.Column("score", sa.Float, nullable=False, comment="How alike the two are (the matching's rapidfuzz score)"),
+        sa.Column("evidence", sa.Text, comment="Which fields matched and how well, as JSON"),
+        sa.Column("status", sa.String(10), nullable=False, server_default="open", comment="open | dismissed"),
+        ts("suggested_at", nullable=False, comment="When the pair was found"),
+        ts("decided_at", comment="When a person dismissed it"),
         sa.UniqueConstraint("entity", "system", "remote_id_a", "remote_id_b", name="uq_duplicate_candidate"),
         comment="Records that look like the same one twice within one system: to merge there.",
     )
@@ -382,6 +403,7 @@ class HubStore:
 
         METADATA.create_all(self.engine)
         self._add_missing_columns()
+        self._add_missing_references()
         create_views(self, replace=False)
 
     def _add_missing_columns(self) -> None:
@@ -396,6 +418,62 @@ class HubStore:
                     if column.name not in present and column.nullable:
                         kind = column.type.compile(dialect=conn.dialect)
                         conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+    def _add_missing_references(self) -> None:
+        """A hub made before the golden tables had foreign keys gains them and their indexes. A row
+        that points at a record no longer in the hub (erased before erasure kept tombstones) gets
+        that tombstone first, so the constraint holds for every row that is already there."""
+        inspector = sa.inspect(self.engine)
+        lacking = []
+        for entity in ENTITIES.values():
+            table = hub(entity.name)
+            if not entity.references or not inspector.has_table(table.name):
+                continue
+            present = {tuple(fk["constrained_columns"]) for fk in inspector.get_foreign_keys(table.name)}
+            if any((ref.name,) not in present for ref in entity.references if ref.reference in ENTITIES):
+                lacking.append(table)
+        if lacking and self.dialect == "sqlite":
+            self._rebuild_sqlite_tables(lacking)
+        elif lacking:
+            with self.engine.begin() as conn:
+                _add_tombstones(conn, lacking)
+                for table in lacking:
+                    present = {fk["name"] for fk in sa.inspect(conn).get_foreign_keys(table.name)}
+                    for constraint in table.foreign_key_constraints:
+                        if constraint.name not in present:
+                            conn.execute(sa.schema.AddConstraint(constraint))
+        with self.engine.begin() as conn:
+            for entity in ENTITIES.values():
+                for index in hub(entity.name).indexes:
+                    index.create(conn, checkfirst=True)
+
+    def _rebuild_sqlite_tables(self, tables: list[sa.Table]) -> None:
+        """SQLite cannot add a constraint to a table: each is made anew and its rows copied over
+        (sqlite.org/lang_altertable.html, "making other kinds of table schema changes")."""
+        from ledgerbridge.analytics import drop_views
+
+        drop_views(self)  # renaming a table re-reads every view; they are made again by create_all
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # only outside a transaction
+            conn.commit()
+            try:
+                with conn.begin():
+                    _add_tombstones(conn, tables)
+                    for table in tables:
+                        interim = f"_new_{table.name}"
+                        create = str(sa.schema.CreateTable(table).compile(dialect=conn.dialect)).strip()
+                        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {interim}")
+                        conn.exec_driver_sql(create.replace(f"CREATE TABLE {table.name} (", f"CREATE TABLE {interim} (", 1))
+                        columns = ", ".join(f'"{c.name}"' for c in table.columns)
+                        conn.exec_driver_sql(f"INSERT INTO {interim} ({columns}) SELECT {columns} FROM {table.name}")
+                        conn.exec_driver_sql(f"DROP TABLE {table.name}")
+                        conn.exec_driver_sql(f"ALTER TABLE {interim} RENAME TO {table.name}")
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"hub migration: rows still point at missing records: {broken[:5]}")
+            finally:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
     def drop_all(self) -> None:
         from ledgerbridge.analytics import drop_views
@@ -425,6 +503,28 @@ class HubStore:
     def table_counts(self) -> dict[str, int]:
         with self.connect() as conn:
             return {name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for name, t in T.items()}
+
+
+# What `deleted_in` says of a golden record kept only for the records that point at it: its person was
+# erased (ledgerbridge.sync.erasure), every value is gone, the hub id stays so the references hold.
+ERASED = "erased"
+
+
+def _add_tombstones(conn: Connection, tables: Iterable[sa.Table]) -> int:
+    """Golden records, without values, for references in `tables` to records the hub no longer has."""
+    added = 0
+    now = sa.literal(utcnow(), sa.DateTime(timezone=True))
+    for table in tables:
+        for column in table.columns:
+            for fk in column.foreign_keys:
+                parent = fk.column.table
+                missing = (
+                    sa.select(column, now, now, now, sa.literal(ERASED)).distinct()
+                    .where(column.is_not(None), ~sa.exists().where(parent.c.hub_id == column))
+                )
+                added += conn.execute(parent.insert().from_select(
+                    ["hub_id", "created_at", "updated_at", "deleted_at", "deleted_in"], missing)).rowcount
+    return added
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -4,7 +4,7 @@ A person (a contact, a private customer) is erased when the system that owns the
 it, or on request (`ledgerbridge erase`). Every other system gets a delete or, where its API cannot
 delete that record (webCRM persons and organisations), the personal fields overwritten with
 nothing; the hub then removes the record and every trace of its values: staging rows, the golden
-record, shadows, sync state, outbox payloads, the audit log, quarantine findings, conflicts,
+record (only its hub id stays, as a tombstone, while other records point at it), shadows, sync state, outbox payloads, the audit log, quarantine findings, conflicts,
 webhook bodies and review candidates. What is kept is the id map entry, marked gone (remote ids
 are no personal data, and it stops an anonymised record from being imported again), and one line in
 `erasures`: when, which record, which systems and how, why and by whom, without the data itself.
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from ledgerbridge.connectors.base import Connector, RecordGone, RecordRejected
 from ledgerbridge.model import Entity, Kind
 from ledgerbridge.model import entity as model_entity
-from ledgerbridge.store import T, HubStore, hub, staging, utcnow
+from ledgerbridge.store import ERASED, T, HubStore, hub, staging, utcnow
 from ledgerbridge.sync.deletes import mark_gone
 
 ERASED_NAME = "(erased)"  # a required name cannot be empty: this marks the record for what it is
@@ -115,7 +115,7 @@ def purge(store: HubStore, systems: dict[str, str], entity_name: str, hub_id: st
             if system in linked:
                 table = staging(side, entity_name)
                 removed += conn.execute(table.delete().where(table.c.remote_id == linked[system][0])).rowcount
-        removed += conn.execute(hub(entity_name).delete().where(hub(entity_name).c.hub_id == hub_id)).rowcount
+        removed += _remove_golden_record(conn, model_entity(entity_name), hub_id, now)
         for name in ("shadows", "sync_state", "outbox", "audit_log", "conflicts"):
             table = T[name]
             removed += conn.execute(table.delete().where(table.c.entity == entity_name, table.c.hub_id == hub_id)).rowcount
@@ -132,8 +132,8 @@ def purge(store: HubStore, systems: dict[str, str], entity_name: str, hub_id: st
             removed += conn.execute(duplicates.delete().where(
                 duplicates.c.entity == entity_name, duplicates.c.system == system,
                 sa.or_(duplicates.c.remote_id_a == remote_id, duplicates.c.remote_id_b == remote_id))).rowcount
-        # References to the record stay (an invoice keeps its customer's hub id); their own copies of
-        # the person's data, where an entity keeps some, are blanked.
+        # References to the record stay (an invoice keeps its customer's hub id, now a tombstone's);
+        # their own copies of the person's data, where an entity keeps some, are blanked.
         for other in _referencing(entity_name):
             blank = {name: None for name in other.personal_fields if other[name].kind is not Kind.REFERENCE}
             for ref in other.references:
@@ -146,6 +146,19 @@ def purge(store: HubStore, systems: dict[str, str], entity_name: str, hub_id: st
             "reason": reason, "requested_by": requested_by, "erased_at": now,
         })
     return removed
+
+
+def _remove_golden_record(conn: sa.Connection, entity: Entity, hub_id: str, now: Any) -> int:
+    """Delete the golden record; where other golden records point at it (an invoice at its customer:
+    the foreign keys hold them to it) keep only its hub id, as a tombstone without any value."""
+    table = hub(entity.name)
+    referenced = any(
+        conn.execute(sa.select(hub(other.name).c.hub_id).where(hub(other.name).c[ref.name] == hub_id).limit(1)).first()
+        for other in _referencing(entity.name) for ref in other.references if ref.reference == entity.name)
+    if not referenced:
+        return conn.execute(table.delete().where(table.c.hub_id == hub_id)).rowcount
+    tombstone = {**{name: None for name in entity.field_names}, "deleted_at": now, "deleted_in": ERASED, "updated_at": now}
+    return conn.execute(table.update().where(table.c.hub_id == hub_id).values(tombstone)).rowcount
 
 
 def _referencing(entity_name: str) -> list[Entity]:

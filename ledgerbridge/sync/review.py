@@ -56,10 +56,25 @@ def decide(conn: sa.Connection, ids: list[int], *, accept: bool, systems: dict[s
         conn.execute(state.delete().where(state.c.entity == entity, state.c.hub_id.in_([keep, drop])))
         shadows = T["shadows"]  # without a shadow both rows are read again
         conn.execute(shadows.delete().where(shadows.c.entity == entity, shadows.c.hub_id.in_([keep, drop])))
+        _repoint_references(conn, entity, drop, keep)
         conn.execute(hub(entity).delete().where(hub(entity).c.hub_id == drop))
-        # Both sides are read afresh by the next reconcile and merged as a first sight of the pair.
-        conn.execute(hub(entity).delete().where(hub(entity).c.hub_id == keep))
+        # Both sides are read afresh by the next reconcile and merged as a first sight of the pair: a
+        # record without values is merged as one seen for the first time. It stays, for the records
+        # that point at it (foreign keys).
+        blank = {name: None for name in model_entity(entity).field_names}
+        conn.execute(hub(entity).update().where(hub(entity).c.hub_id == keep).values(blank))
     return decided
+
+
+def _repoint_references(conn: sa.Connection, entity: str, old: str, new: str) -> None:
+    """Golden records that pointed at `old` (the ERP's customer's invoices) point at `new`."""
+    from ledgerbridge.model import ENTITIES
+
+    for other in ENTITIES.values():
+        for ref in other.references:
+            if ref.reference == entity:
+                table = hub(other.name)
+                conn.execute(table.update().where(table.c[ref.name] == old).values({ref.name: new}))
 
 
 def dismiss_duplicates(conn: sa.Connection, ids: list[int]) -> list[int]:
