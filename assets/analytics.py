@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Materiali
 
 from ledgerbridge.analytics import View, create_views, views
 
+from assets.lineage import hub_key
 from assets.metadata import row_count
 from resources import HubStoreResource
 
@@ -24,7 +25,7 @@ def column_schema(view: View) -> TableSchema:
 def view_asset(view: View, entities: list[str]) -> AssetsDefinition:
     @asset(
         key=AssetKey(["analytics", view.name]),
-        deps=[AssetKey(["hub", e]) for e in view.entities if e in entities],
+        deps=[hub_key(e) for e in view.entities if e in entities],
         group_name="analytics",
         kinds={"sql"},
         description=f"SQL view {view.name}: {view.description} (docs/analysts.md, docs/data-dictionary.md)",

@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     from ledgerbridge import gate_cli
 
     gate_cli.add_arguments(commands, DEFAULT_CONFIG)
+    from ledgerbridge import dictionary
+
+    dictionary.add_arguments(commands)
 
     sync = commands.add_parser(
         "sync", help="run one sync of the configured entities", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -139,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             return privacy_cli.run(args)
         if args.command == "gate":
             return gate_cli.run(args)
+        if args.command == "dictionary":
+            return dictionary.run(args)
         config = load_config(args.config)
         if args.command == "sync":
             return run_sync(config, args)

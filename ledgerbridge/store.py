@@ -116,6 +116,7 @@ def build_metadata() -> sa.MetaData:
         ts("gone_at", comment="Set when a write found the record gone in that system: it is not written to again"),
         sa.Column("gone_how", sa.String(20), comment="deleted | barred | anonymised | unlinked"),
         sa.UniqueConstraint("entity", "system", "remote_id", name="uq_id_map_remote"),
+        comment="The hub id of every record and its own id in each system it is linked in (unique per system and remote id).",
     )
     sa.Table(
         "shadows",
@@ -140,6 +141,7 @@ def build_metadata() -> sa.MetaData:
         ts("last_pushed_at", comment="When the hub last wrote the record to that system"),
         sa.Column("last_seen_hash", sa.String(64), comment="Hash of the record as last pulled from that system"),
         ts("last_seen_at", comment="When the record was last pulled from that system"),
+        comment="Per record and system, the hashes of what was last written, sent, refused and seen (echo suppression, no write twice).",
     )
     sa.Table(
         "outbox",
@@ -161,6 +163,7 @@ def build_metadata() -> sa.MetaData:
         ts("sent_at", comment="When it was last sent"),
         ts("next_attempt_at", comment="When a write to retry is due again"),
         sa.Index("ix_outbox_open", "entity", "system", "status"),
+        comment="Every intended write to a system, recorded before it is sent: planned -> sent -> confirmed | retry | failed | obsolete.",
     )
     sa.Table(
         "quarantine",
@@ -179,6 +182,7 @@ def build_metadata() -> sa.MetaData:
         ts("last_seen", nullable=False, comment="When a run last found it"),
         ts("resolved_at", comment="When the source was fixed (the record passed); NULL while it is open"),
         sa.UniqueConstraint("entity", "record_key", "target", "field", "check_name", name="uq_quarantine_finding"),
+        comment="Findings of the quality checks: records held back (block) or sent without a field (warn), until the source is fixed.",
     )
     sa.Table(
         "conflicts",
@@ -194,6 +198,7 @@ def build_metadata() -> sa.MetaData:
         ts("erp_updated_at", comment="When the ERP changed the record"),
         sa.Column("winner", sa.String(10), nullable=False, comment="The side whose value was kept (the field's owner, or the newer change)"),
         ts("detected_at", nullable=False, comment="When reconcile found the conflict"),
+        comment="Fields both systems changed since the last sync, both values, and which side won.",
     )
     sa.Table(
         "audit_log",
@@ -207,6 +212,7 @@ def build_metadata() -> sa.MetaData:
         sa.Column("before", sa.Text, comment="The record's values in that system before the write, as JSON"),
         sa.Column("after", sa.Text, comment="The values written, as JSON"),
         ts("at", nullable=False, comment="When the write was made"),
+        comment="Every write to a system, with the values before and after (pruned after the retention period).",
     )
     sa.Table(
         "cursors",
@@ -216,6 +222,7 @@ def build_metadata() -> sa.MetaData:
         sa.Column("cursor", sa.Text, comment="Where the next incremental pull of the entity from the system starts"),
         ts("updated_at", nullable=False, comment="When the cursor last moved"),
         ts("complete_pull_started_at", comment="When the last pull that read everything changed since the cursor began (a create sent before it and not found by it did not happen)"),
+        comment="Where each incremental pull of an entity from a system resumes.",
     )
     sa.Table(
         "inbox",
@@ -231,6 +238,7 @@ def build_metadata() -> sa.MetaData:
         ts("applied_at", comment="When a sync of the event's entity that began after the event arrived completed "
                                  "(the warm worker's burst); empty: still to apply"),
         sa.Column("applied_by", sa.String(80), comment="The burst that applied the event, or why it was passed over"),
+        comment="Webhook events received, read by the sensors by id (bodies pruned after the retention period).",
     )
     sa.Table(
         "entity_leases",
@@ -311,6 +319,7 @@ def build_metadata() -> sa.MetaData:
         ts("suggested_at", nullable=False, comment="When fuzzy matching suggested the pair"),
         ts("decided_at", comment="When a person decided"),
         sa.UniqueConstraint("entity", "crm_remote_id", "erp_remote_id", name="uq_match_candidate"),
+        comment="Fuzzy look-alike pairs (a CRM and an ERP record) suggested for a person to accept or reject; never merged alone.",
     )
     sa.Table(
         "duplicate_candidates",
