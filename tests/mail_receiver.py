@@ -73,12 +73,13 @@ class _Keeper:
         return "250 OK"
 
 
-def start_receiver(folder: Path, *, security: str = "none", login: tuple[str, str] | None = None):
+def start_receiver(folder: Path, *, security: str = "none", login: tuple[str, str] | None = None,
+                   port: int | None = None):
     """(receiver, controller): stop the controller when done."""
     cert_file = key_file = None
     if security != "none":
         cert_file, key_file = self_signed(folder)
-    receiver = MailReceiver("127.0.0.1", free_port(), cert_file)
+    receiver = MailReceiver("127.0.0.1", port or free_port(), cert_file)
     kwargs: dict = {}
     if cert_file is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -72,3 +72,33 @@ def test_failed_writes_are_listed_with_their_reason_and_the_record_a_person_know
 
     assert "debtors: 1007 Nordlys Consult ApS" in page and "economic: create refused: name is required" in page
     assert 'id="count-failed">1<' in client.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).text
+
+
+def test_notifications_are_listed_newest_first_with_their_state_and_the_open_ones_in_a_banner(client, sqlite_store):
+    from ledgerbridge.notify import Notification
+    from ledgerbridge.notify.journal import open_or_repeat, resolve
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    gate = Notification("check_failure", "ledgerbridge: check plan/debtors_planned_to_economic:quality_gate failed. "
+                        "Push to economic blocked: 91% of 140 planned debtors newly failed the checks (threshold 20%).",
+                        about="check plan/debtors_planned_to_economic:quality_gate",
+                        links={"Dagster run": "https://sync.example.com/dagster/runs/r1"})
+    run = Notification("run_failure", "ledgerbridge: run r2 of sync_debtors failed. see the run's log",
+                       about="job sync_debtors")
+    open_or_repeat(sqlite_store, gate, event_key="check:1", severity="error", run_id="r1", channels=[])
+    open_or_repeat(sqlite_store, run, event_key="run:r2", severity="error", run_id="r2", channels=[])
+    open_or_repeat(sqlite_store, run, event_key="run:r3", severity="error", run_id="r3", channels=[])  # again: counted
+    resolve(sqlite_store, "job sync_debtors", "ledgerbridge: sync_debtors succeeds again (run r4).", channels=[])
+
+    page = client.get("/notifications", headers=auth).text
+
+    assert page.index("Run failed: job sync_debtors") < page.index("Check failed: check plan/")  # newest first
+    assert "Failed 1 more time since" in page and "Resolved" in page and "succeeds again (run r4)" in page
+    assert 'href="https://sync.example.com/dagster/runs/r1"' in page
+    overview = client.get("/", headers=auth).text
+    assert 'id="count-notifications">1<' in overview
+    assert "1 open\n    notification</a>: ledgerbridge: check plan/debtors_planned_to_economic:quality_gate" in overview
+    assert "Push to economic" not in client.get("/login").text  # nothing before the token
+
+    resolve(sqlite_store, "check plan/debtors_planned_to_economic:quality_gate", "passes again", channels=[])
+    assert 'id="open-notifications"' not in client.get("/", headers=auth).text

@@ -1,5 +1,6 @@
 """The console's pages and the decisions they post. Every read and every decision is a function of
-ledgerbridge.sync.review; this module only turns them into pages and redirects."""
+ledgerbridge.sync.review (the notifications: ledgerbridge.notify.journal); this module only turns
+them into pages and redirects."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from ledgerbridge.console.auth import TokenAuth, login_cookie, token_matches
+from ledgerbridge.notify import journal
 from ledgerbridge.store import HubStore
 from ledgerbridge.sync import review
 
@@ -36,7 +38,11 @@ def create_app(store: HubStore, systems: dict[str, str], token: str, *, secure_c
     def page(request: Request, name: str, **context) -> Response:
         done = request.query_params.get("done")
         message = DONE[done].format(id=request.query_params.get("id", "")) if done in DONE else None
-        return templates.TemplateResponse(request, name, {"message": message, **context})
+        still_open = []
+        if name != "login.html":  # the banner: what the notifier told and is not resolved yet (never before login)
+            with store.connect() as conn:
+                still_open = journal.entries(conn, only_open=True)
+        return templates.TemplateResponse(request, name, {"message": message, "still_open": still_open, **context})
 
     def read(query, *args):
         with store.connect() as conn:
@@ -51,6 +57,7 @@ def create_app(store: HubStore, systems: dict[str, str], token: str, *, secure_c
                              if g.severity != "warn" for r in g.records}),
                 "conflicts": len(review.recent_conflicts(conn, systems)),
                 "failed": len(review.failed_writes(conn, systems)),
+                "notifications": journal.open_count(conn),
             }
         return page(request, "overview.html", counts=counts)
 
@@ -69,6 +76,11 @@ def create_app(store: HubStore, systems: dict[str, str], token: str, *, secure_c
 
     async def failed(request: Request) -> Response:
         return page(request, "failed.html", writes=read(review.failed_writes))
+
+    async def notifications(request: Request) -> Response:
+        with store.connect() as conn:
+            entries = journal.entries(conn)
+        return page(request, "notifications.html", entries=entries)
 
     async def decide_match(request: Request) -> Response:
         if request.path_params["decision"] not in ("accept", "reject"):
@@ -119,6 +131,7 @@ def create_app(store: HubStore, systems: dict[str, str], token: str, *, secure_c
             Route("/held-back", held),
             Route("/conflicts", conflicts),
             Route("/failed", failed),
+            Route("/notifications", notifications),
             Route("/login", login_form),
             Route("/login", login, methods=["POST"]),
             Route("/logout", logout, methods=["POST"]),

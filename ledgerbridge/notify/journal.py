@@ -107,12 +107,12 @@ def open_about(store: HubStore, kind: str) -> set[str]:
         return set(conn.execute(sa.select(table.c.about).where(table.c.status == "open", table.c.kind == kind)).scalars())
 
 
-def entries(conn: sa.Connection, *, limit: int = 200, ids: list[int] | None = None) -> list[Entry]:
+def entries(conn: sa.Connection, *, limit: int = 200, only_open: bool = False) -> list[Entry]:
     """Newest first."""
     table = T["notifications"]
     query = sa.select(table).order_by(table.c.opened_at.desc(), table.c.id.desc()).limit(limit)
-    if ids is not None:
-        query = query.where(table.c.id.in_(ids))
+    if only_open:
+        query = query.where(table.c.status == "open")
     return [_entry(row) for row in conn.execute(query)]
 
 
