@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from ledgerbridge.bulk_upsert import bulk_upsert
 from ledgerbridge.connectors.base import Connector
 from ledgerbridge.model import entity as model_entity
 from ledgerbridge.quality import normalise_record
@@ -56,6 +57,8 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
     result = PullResult(entity_name, side, connector.system)
     started = utcnow()
     cursor = None if full else read_cursor(store, connector.system, entity_name)
+    # A row is a tuple in this column order (fewer objects per row than a dict; see bulk_upsert).
+    columns = ("remote_id", *entity.field_names, "deleted_at", "remote_updated_at", "content_hash", "pulled_at")
     field_names = entity.field_names  # a property that builds a tuple: once per pull, not per record
     hash_of = content_hasher(fields)  # content_hash(values, fields), with the fields sorted once
     seen: set[str] | None = set() if cursor is None and follows_deletes(entity) else None
@@ -69,16 +72,11 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
             values = normalise_record(entity_name, values)
             if seen is not None:
                 seen.add(record.remote_id)
-            # One dict per row, filled in place (no dict built only to be unpacked into another).
-            row = {name: values.get(name) for name in field_names}
-            row["remote_id"] = record.remote_id
-            row["deleted_at"] = None
-            row["remote_updated_at"] = record.updated_at
-            row["content_hash"] = hash_of(values)
-            row["pulled_at"] = now
-            rows.append(row)
+            get = values.get
+            rows.append((record.remote_id, *[get(name) for name in field_names], None, record.updated_at,
+                         hash_of(values), now))
         with store.begin() as conn:
-            store.upsert(conn, table, rows, ["remote_id"])
+            bulk_upsert(conn, table, columns, rows, ("remote_id",))
             if chunk.cursor is not None:
                 store.upsert(
                     conn,

@@ -220,7 +220,7 @@ class EconomicConnector:
 
     def _get_json(self, path: str, *, what: str, params: dict | None = None) -> dict | None:
         try:
-            return self.client.request("GET", path, what=what, params=params).json()
+            return self.client.get_json(path, what=what, params=params)
         except RecordRejected as exc:
             if exc.status == 404:
                 return None
@@ -234,7 +234,7 @@ class EconomicConnector:
         return self._executor
 
     def _get_body(self, path: str, params: dict[str, Any] | None, what: str) -> dict:
-        return self.client.request("GET", path, what=what, params=params).json()
+        return self.client.get_json(path, what=what, params=params)
 
     def _ahead(self, fetch: Callable[[T], R], items: Iterable[T], window: int) -> Iterator[tuple[T, R]]:
         """(item, fetch(item)) in the order of `items`, with up to `window` fetches started ahead."""

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from ledgerbridge.connectors.base import FieldLimits, RemoteRecord
@@ -313,6 +314,7 @@ _URL_CODES = {"<": "_0_", ">": "_1_", "*": "_2_", "%": "_3_", ":": "_4_", "&": "
 _URL_DECODE = {code: char for char, code in _URL_CODES.items()}
 
 
+@lru_cache(maxsize=65536)  # a product number is encoded for every line and link that names it
 def encode_key(key: str) -> str:
     text = str(key)
     if text.isascii() and text.isalnum():
