@@ -15,6 +15,7 @@ from ledgerbridge.analytics import EXAMPLE_QUERIES, VIEWS, create_views, drop_vi
 from ledgerbridge.store import hub
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "analysts.md"
+README = DOCS.parent.parent / "README.md"
 TODAY = date.today()
 
 
@@ -185,3 +186,10 @@ def test_number_sort_keys_sort_numbers_as_numbers_and_the_rest_as_text(store):
                                                    for i, n in enumerate(numbers)]))
     rows = run(store, "SELECT number FROM golden_items ORDER BY number_sort")
     assert [r[0] for r in rows] == ["0", "2", "11", "100", "1000", "P-100", "P-20"]
+
+
+def test_the_readme_shows_the_sales_queries_as_they_run():
+    text = README.read_text(encoding="utf-8")
+    for name in ("customers_who_bought_item", "customers_with_invoices_over_5000_since_february",
+                 "overdue_more_than_30_days"):
+        assert f"```sql\n{EXAMPLE_QUERIES[name]}\n```" in text, f"README.md does not show {name} as it runs"
