@@ -92,7 +92,7 @@ def test_notifications_are_listed_newest_first_with_their_state_and_the_open_one
 
     page = client.get("/notifications", headers=auth).text
 
-    assert page.index("Run failed: job sync_debtors") < page.index("Check failed: check plan/")  # newest first
+    assert page.index("Run failed: sync_debtors") < page.index("Check failed: plan/")  # newest first
     assert "Failed 1 more time since" in page and "Resolved" in page and "succeeds again (run r4)" in page
     assert 'href="https://sync.example.com/dagster/runs/r1"' in page
     overview = client.get("/", headers=auth).text

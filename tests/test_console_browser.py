@@ -1,5 +1,6 @@
 """The review console in a real browser: a person accepts a match, rejects one, dismisses a
-duplicate report, and watches a held-back record go once its source is fixed and a sync runs."""
+duplicate report, and watches a held-back record go once its source is fixed and a sync runs; and
+reads what the notifier told about a mass corruption, open and then resolved."""
 
 from __future__ import annotations
 
@@ -109,3 +110,58 @@ def test_a_person_works_through_the_review_in_the_browser(console, sqlite_store,
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(("ledgerbridge.console", "uvicorn")))
     assert "match suggestion" in logged  # the console logs its decisions (ids only)
     assert TOKEN not in logged and "BAKERY" not in logged and "Nordlys" not in logged
+
+
+def test_a_person_sees_what_the_notifier_told_and_when_it_was_resolved(tmp_path, webcrm, economic, secrets_env,
+                                                                       browser):  # noqa: F811
+    """The issue's mass corruption, through Dagster and the notifier sensors, read in the console."""
+    from dagster import instance_for_test
+
+    from ledgerbridge.store import HubStore
+    from ledgerbridge.sync.gate import release_blocks
+    from test_notifications import GATE_WHY, Ticks, mass_corruption, notifying_config
+
+    shots = screenshots("console-notifications")
+    data, defs = notifying_config(tmp_path, webcrm, economic, {
+        "console": True, "dagster_url": "https://sync.example.com/dagster"})
+    hub = HubStore(data["hub"]["url"])
+    hub.create_all()
+    mass_corruption(webcrm)
+    server = ThreadedServer(create_app(hub, {"crm": "webcrm", "erp": "economic"}, TOKEN), name="console").start()
+    (tmp_path / "dagster").mkdir()
+    try:
+        with instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+            ticks, sync = Ticks(defs, instance), defs.resolve_job_def("sync_debtors")
+            ticks.all()
+            failed = sync.execute_in_process(instance=instance, raise_on_error=False)
+            ticks.all()
+
+            page = browser.new_page()
+            page.goto(server.url + "/login")
+            page.fill("input[name=token]", TOKEN)
+            page.click("text=Log in")
+            banner = page.locator("#open-notifications")
+            assert banner.inner_text().startswith("3 open notifications:")
+            page.screenshot(path=shots / "1-banner.png", full_page=True)
+            banner.get_by_role("link").click()
+            gate = page.locator("section.notification", has_text="quality_gate")
+            assert GATE_WHY in gate.locator(".text").inner_text() and gate.locator(".state").inner_text().lower() == "open"
+            assert gate.get_by_role("link", name="Dagster run").get_attribute("href") == \
+                f"https://sync.example.com/dagster/runs/{failed.run_id}"
+            held = page.locator("section.notification", has_text="Records held back")
+            assert "25 debtors are held back from economic" in held.inner_text()
+            assert page.locator("section.notification", has_text="Run failed: sync_debtors").count() == 1
+            page.screenshot(path=shots / "2-open.png", full_page=True)
+
+            release_blocks(hub, "debtors", "economic", "a person who checked")
+            assert sync.execute_in_process(instance=instance, raise_on_error=False).success
+            ticks.all()
+            page.reload()
+            states = [s.locator(".state").inner_text().lower() for s in page.locator("section.notification").all()]
+            assert states == ["open", "resolved", "resolved"]  # newest first: held back (still), gate, run
+            assert page.locator("section.notification.open", has_text="Records held back").count() == 1
+            assert "succeeds again" in page.locator("section.notification", has_text="Run failed").locator(".resolution").inner_text()
+            assert page.locator("#open-notifications").inner_text().startswith("1 open notification:")
+            page.screenshot(path=shots / "3-resolved.png", full_page=True)
+    finally:
+        server.stop()
