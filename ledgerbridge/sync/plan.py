@@ -8,6 +8,7 @@ number policy. The plan is checked by the quality gate (ledgerbridge.sync.gate) 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,126 +103,138 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str, 
     if not entity_config.enabled or entity_config.direction == BLOCKED_DIRECTION[side]:
         return plan
     fields = [name for name in mapped_fields(system, entity_name) if name in entity.field_by_name]
-    number = entity.number_field
     trigger = entity_config.create_in_erp if side == "erp" else entity_config.create_in_crm
 
-    with store.connect() as conn:
+    with store.connect() as conn, store.connect() as reader:
         waiting_rows = open_rows(conn, entity_name, system)
         queue = None if full else queued(conn, entity_name, side)
         # Planned rows of a run that stopped before its push (killed, blocked) are planned afresh: the
         # gate replaces them, and their records already left the queue when that plan was recorded.
         only = None if queue is None else queue | set(waiting_rows) | _planned(conn, entity_name, system)
         plan.everything = only is None
-        records = _hub_records(conn, entity_name, only)
-        ids = None if only is None else [r["hub_id"] for r in records]
-        links = _links(conn, entity_name, system, ids)
-        gone = _gone(conn, entity_name, system, ids)
-        sent = _sent_hashes(conn, entity_name, system, ids)
-        refused = _refused_hashes(conn, entity_name, system, ids)
         now = utcnow()
-        target_rows = _staging_by_id(conn, side, entity_name, None if ids is None else list(links.values()))
-        parents = {ref.name: None if ids is None else [r[ref.name] for r in records if r[ref.name]]
-                   for ref in entity.references}
-        references = {ref.name: _links(conn, ref.reference, system, parents[ref.name]) for ref in entity.references}
-        gone_references = {ref.name: _gone(conn, ref.reference, system, parents[ref.name]) for ref in entity.references}
         under_review = _under_review(conn, entity_name, config, side)
         used_numbers = _used_numbers(conn, entity) if entity_config.number_policy == "hub" else set()
-        with_invoices = _debtors_with_invoices(conn) if trigger == "first_invoice" else set()
-        for record in records:
-            hub_values = {name: record[name] for name in entity.field_names}
-            hub_id = record["hub_id"]
-            plan.considered.add(hub_id)
-            if record["deleted_at"] is not None:
-                _follow_delete(plan, config, entity, record, links.get(hub_id), hub_id in gone)
-                continue
-            values = {name: hub_values[name] for name in fields}
-            missing_reference = False
-            for ref in entity.references:
-                if ref.name in values and values[ref.name] is not None:
-                    if values[ref.name] in gone_references[ref.name]:
-                        missing_reference = True
-                        plan.skip(hub_id, f"its {ref.reference} was deleted in {system}")
-                        break
-                    remote = references[ref.name].get(values[ref.name])
-                    if remote is None:
-                        missing_reference = True
-                        plan.waiting[hub_id] = f"its {ref.reference} is not in {system} yet"
-                    values[ref.name] = remote
-            if missing_reference:
-                continue
-            if hub_id in gone:
-                plan.skip(hub_id, f"deleted in {system}; not written to again")
-                continue
-            open_row = waiting_rows.get(hub_id)
-            if open_row is not None and open_row["operation"] == "create" and open_row["status"] in UNCERTAIN:
-                plan.deferred[hub_id] = (
-                    f"a create sent to {system} got no answer; it is looked up before it is sent again"
-                )
-                continue
-            if open_row is not None and open_row["status"] == RETRY and open_row["next_attempt_at"] is not None \
-                    and as_utc(open_row["next_attempt_at"]) > now:
-                plan.deferred[hub_id] = (
-                    f"retrying after {open_row['next_attempt_at']:%Y-%m-%d %H:%M:%S} UTC "
-                    f"(attempt {open_row['attempts'] + 1}): {open_row['last_error']}"
-                )
-                continue
-            remote_id = links.get(hub_id)
-            label = record_label(entity, hub_values)
-            if remote_id is not None:
-                current = target_rows.get(remote_id, {})
-                if number and side == "erp":
-                    values.pop(number, None)  # the ERP's number is the record's key there, never rewritten
-                country = hub_values.get("country")
-                diff = {
-                    n: (current.get(n), v)
-                    for n, v in values.items()
-                    if not equivalent(n, current.get(n), v, country)
-                }
-                write = PlannedWrite(entity_name, hub_id, system, "update", values, {}, remote_id, label, diff)
-                if not diff or sent.get(hub_id) == write.payload_hash:
-                    plan.unchanged += 1
-                    continue
-                if refused.get(hub_id) == write.payload_hash:
-                    plan.skip(hub_id, f"{system} refused this record before; it is sent again once it changes "
-                                      "(ledgerbridge quarantine list)")
-                    continue
-                plan.writes.append(write)
-                continue
+        # Read chunk by chunk, with what each chunk needs looked up for it alone: memory stays the
+        # size of a chunk however large the table (the first plan of a side reads all of it).
+        for records in _hub_records(conn, reader, entity_name, only):
+            _plan_chunk(conn, plan, config, entity, records, fields, trigger, waiting_rows, under_review,
+                        used_numbers, now)
+    return plan
 
-            allowed = trigger_allows(trigger, hub_values)
-            if allowed is None:  # first_invoice
-                allowed = hub_id in with_invoices
-            if not allowed:
-                plan.skip(hub_id, f"creation trigger {trigger!r} not met")
-                continue
-            if hub_id in under_review:
-                plan.skip(hub_id, "a possible match or duplicate awaits review (ledgerbridge matches list)")
-                plan.under_review.add(hub_id)
-                continue
-            if side == "erp":
-                for name, default in entity_config.erp_defaults_for(hub_values.get("country")).items():
-                    if name in values and values[name] is None:
-                        values[name] = default
+
+def _plan_chunk(conn: sa.Connection, plan: Plan, config: SyncConfig, entity: Entity, records: list[Any],
+                fields: list[str], trigger: Any, waiting_rows: dict[str, dict[str, Any]], under_review: set[str],
+                used_numbers: set[str], now: Any) -> None:
+    entity_name, side, system = entity.name, plan.side, plan.system
+    entity_config = config.entity(entity_name)
+    number = entity.number_field
+    # properties that build a tuple on each use: read once per chunk, not per record
+    field_names, entity_references = entity.field_names, entity.references
+    ids = [r["hub_id"] for r in records]
+    links = _links(conn, entity_name, system, ids)
+    gone = _gone(conn, entity_name, system, ids)
+    sent = _sent_hashes(conn, entity_name, system, ids)
+    refused = _refused_hashes(conn, entity_name, system, ids)
+    target_rows = _staging_by_id(conn, side, entity_name, list(links.values()))
+    parents = {ref.name: [r[ref.name] for r in records if r[ref.name]] for ref in entity_references}
+    references = {ref.name: _links(conn, ref.reference, system, parents[ref.name]) for ref in entity_references}
+    gone_references = {ref.name: _gone(conn, ref.reference, system, parents[ref.name]) for ref in entity_references}
+    with_invoices = _debtors_with_invoices(conn, ids) if trigger == "first_invoice" else set()
+    for record in records:
+        hub_values = {name: record[name] for name in field_names}
+        hub_id = record["hub_id"]
+        plan.considered.add(hub_id)
+        if record["deleted_at"] is not None:
+            _follow_delete(plan, config, entity, record, links.get(hub_id), hub_id in gone)
+            continue
+        values = {name: hub_values[name] for name in fields}
+        missing_reference = False
+        for ref in entity_references:
+            if ref.name in values and values[ref.name] is not None:
+                if values[ref.name] in gone_references[ref.name]:
+                    missing_reference = True
+                    plan.skip(hub_id, f"its {ref.reference} was deleted in {system}")
+                    break
+                remote = references[ref.name].get(values[ref.name])
+                if remote is None:
+                    missing_reference = True
+                    plan.waiting[hub_id] = f"its {ref.reference} is not in {system} yet"
+                values[ref.name] = remote
+        if missing_reference:
+            continue
+        if hub_id in gone:
+            plan.skip(hub_id, f"deleted in {system}; not written to again")
+            continue
+        open_row = waiting_rows.get(hub_id)
+        if open_row is not None and open_row["operation"] == "create" and open_row["status"] in UNCERTAIN:
+            plan.deferred[hub_id] = (
+                f"a create sent to {system} got no answer; it is looked up before it is sent again"
+            )
+            continue
+        if open_row is not None and open_row["status"] == RETRY and open_row["next_attempt_at"] is not None \
+                and as_utc(open_row["next_attempt_at"]) > now:
+            plan.deferred[hub_id] = (
+                f"retrying after {open_row['next_attempt_at']:%Y-%m-%d %H:%M:%S} UTC "
+                f"(attempt {open_row['attempts'] + 1}): {open_row['last_error']}"
+            )
+            continue
+        remote_id = links.get(hub_id)
+        label = record_label(entity, hub_values)
+        if remote_id is not None:
+            current = target_rows.get(remote_id, {})
             if number and side == "erp":
-                policy = entity_config.number_policy
-                if policy == "erp":
-                    values.pop(number, None)
-                elif policy == "crm" and not values.get(number):
-                    plan.skip(hub_id, "number policy 'crm': the CRM has not assigned a number yet")
-                    continue
-                elif policy == "hub" and not values.get(number):
-                    values[number] = _allocate(entity_config.number_range, used_numbers)
-                    hub_values[number] = values[number]
-            # What the created record will hold, references as hub ids (as reconcile sees rows).
-            references_of = {ref.name for ref in entity.references}
-            compare = {n: hub_values[n] if n in references_of else v for n, v in values.items()}
-            write = PlannedWrite(entity_name, hub_id, system, "create", values, compare, None, label, {})
+                values.pop(number, None)  # the ERP's number is the record's key there, never rewritten
+            country = hub_values.get("country")
+            diff = {
+                n: (current.get(n), v)
+                for n, v in values.items()
+                if not equivalent(n, current.get(n), v, country)
+            }
+            write = PlannedWrite(entity_name, hub_id, system, "update", values, {}, remote_id, label, diff)
+            if not diff or sent.get(hub_id) == write.payload_hash:
+                plan.unchanged += 1
+                continue
             if refused.get(hub_id) == write.payload_hash:
                 plan.skip(hub_id, f"{system} refused this record before; it is sent again once it changes "
                                   "(ledgerbridge quarantine list)")
                 continue
             plan.writes.append(write)
-    return plan
+            continue
+
+        allowed = trigger_allows(trigger, hub_values)
+        if allowed is None:  # first_invoice
+            allowed = hub_id in with_invoices
+        if not allowed:
+            plan.skip(hub_id, f"creation trigger {trigger!r} not met")
+            continue
+        if hub_id in under_review:
+            plan.skip(hub_id, "a possible match or duplicate awaits review (ledgerbridge matches list)")
+            plan.under_review.add(hub_id)
+            continue
+        if side == "erp":
+            for name, default in entity_config.erp_defaults_for(hub_values.get("country")).items():
+                if name in values and values[name] is None:
+                    values[name] = default
+        if number and side == "erp":
+            policy = entity_config.number_policy
+            if policy == "erp":
+                values.pop(number, None)
+            elif policy == "crm" and not values.get(number):
+                plan.skip(hub_id, "number policy 'crm': the CRM has not assigned a number yet")
+                continue
+            elif policy == "hub" and not values.get(number):
+                values[number] = _allocate(entity_config.number_range, used_numbers)
+                hub_values[number] = values[number]
+        # What the created record will hold, references as hub ids (as reconcile sees rows).
+        references_of = {ref.name for ref in entity_references}
+        compare = {n: hub_values[n] if n in references_of else v for n, v in values.items()}
+        write = PlannedWrite(entity_name, hub_id, system, "create", values, compare, None, label, {})
+        if refused.get(hub_id) == write.payload_hash:
+            plan.skip(hub_id, f"{system} refused this record before; it is sent again once it changes "
+                              "(ledgerbridge quarantine list)")
+            continue
+        plan.writes.append(write)
 
 
 def _follow_delete(plan: Plan, config: SyncConfig, entity: Entity, record: Any, remote_id: str | None,
@@ -250,16 +263,34 @@ def _planned(conn: sa.Connection, entity_name: str, system: str) -> set[str]:
     return set(conn.execute(query).scalars())
 
 
-def _hub_records(conn: sa.Connection, entity_name: str, only: set[str] | None) -> list[Any]:
-    """The hub records to plan, oldest first: all, or those in `only`."""
+CHUNK_SIZE = 2000  # hub records planned together
+
+
+def _hub_records(conn: sa.Connection, reader: sa.Connection, entity_name: str,
+                 only: set[str] | None) -> Iterator[list[Any]]:
+    """The hub records to plan, oldest first, in chunks: all (streamed through `reader`, a second
+    connection, while `conn` looks up each chunk's links), or those in `only`."""
     table = hub(entity_name)
     if only is None:
-        return list(conn.execute(sa.select(table).order_by(table.c.created_at)).mappings())
-    found = []
+        result = reader.execution_options(stream_results=True).execute(
+            sa.select(table).order_by(table.c.created_at, table.c.hub_id))
+        for chunk in result.mappings().partitions(CHUNK_SIZE):
+            yield chunk
+        return
+    order = []
     ids = sorted(only)
     for start in range(0, len(ids), 500):
-        found += conn.execute(sa.select(table).where(table.c.hub_id.in_(ids[start : start + 500]))).mappings().all()
-    return sorted(found, key=lambda r: (r["created_at"], r["hub_id"]))
+        order += conn.execute(sa.select(table.c.created_at, table.c.hub_id)
+                              .where(table.c.hub_id.in_(ids[start : start + 500]))).tuples().all()
+    order.sort()
+    for start in range(0, len(order), CHUNK_SIZE):
+        found = {}
+        chunk_ids = [hub_id for _, hub_id in order[start : start + CHUNK_SIZE]]
+        for batch in range(0, len(chunk_ids), 500):
+            for record in conn.execute(sa.select(table).where(table.c.hub_id.in_(chunk_ids[batch : batch + 500])))\
+                    .mappings():
+                found[record["hub_id"]] = record
+        yield [found[hub_id] for hub_id in chunk_ids if hub_id in found]
 
 
 def _restricted(conn: sa.Connection, query: sa.Select, column: sa.ColumnElement, ids: list[str] | None) -> list[tuple]:
@@ -350,6 +381,10 @@ def _used_numbers(conn: sa.Connection, entity: Entity) -> set[str]:
     return used
 
 
-def _debtors_with_invoices(conn: sa.Connection) -> set[str]:
+def _debtors_with_invoices(conn: sa.Connection, debtor_ids: list[str]) -> set[str]:
     invoices = hub("invoices")
-    return set(conn.execute(sa.select(invoices.c.debtor_id).distinct()).scalars())
+    found: set[str] = set()
+    for start in range(0, len(debtor_ids), 500):
+        found.update(conn.execute(sa.select(invoices.c.debtor_id).distinct()
+                                  .where(invoices.c.debtor_id.in_(debtor_ids[start : start + 500]))).scalars())
+    return found

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,11 @@ class ReconcileResult:
         return len(self.unresolved_references)
 
 
+# Hub records merged (and committed) together: memory and each transaction stay this size however
+# many records changed; an initial sync of a million records streams through in chunks.
+CHUNK_SIZE = 2000
+
+
 def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: str | None = None) -> ReconcileResult:
     entity = model_entity(entity_name)
     systems = {"crm": config.crm.system, "erp": config.erp.system}
@@ -85,65 +90,30 @@ def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: 
 
     with store.connect() as conn:
         resolvers = {side: _ReferenceResolver(conn, entity, system) for side, system in systems.items()}
-        rows = {side: _changed_rows(conn, entity, side, systems[side], resolvers[side], result) for side in systems}
-        result.changed = sum(len(v) for v in rows.values())
-        links: list[dict[str, Any]] = []
-        own_creates: list[tuple[str, str, str]] = []  # (system, hub id, remote id) found by lookup
-        unlinked = {side: [r for r in side_rows if r.hub_id is None] for side, side_rows in rows.items()}
-        if any(unlinked.values()):
-            _match(conn, entity, systems, unlinked, links, result, own_creates)
-
-        by_hub: dict[str, dict[str, Row]] = defaultdict(dict)
-        for side, side_rows in rows.items():
-            for row in side_rows:
-                by_hub[row.hub_id][side] = row
-        bases = _hub_rows(conn, entity_name, by_hub.keys())
-        shadows = {}
-        for side, system in systems.items():
-            shadows[side] = {}
-            for hub_id, shadow in load_shadows(conn, entity, system, by_hub.keys()).items():
-                resolvers[side].translate(shadow)  # a reference gone from the id map compares as None
-                shadows[side][hub_id] = shadow
-
-    hub_writes: list[dict[str, Any]] = []
-    shadow_writes: list[dict[str, Any]] = []
-    for hub_id, sides in by_hub.items():
-        base = bases.get(hub_id)
-        side_bases = {side: shadows[side].get(hub_id) for side in sides}
-        merged, conflicts = _merge(config, entity, fields, base, sides, side_bases)
-        for conflict in conflicts:
-            result.conflicts.append({"hub_id": hub_id, **conflict})
-        for side, row in sides.items():
-            shadow_writes.append(shadow_row(entity_name, hub_id, systems[side], row.staged, fields[side]))
-        if base is None:
-            result.created += 1
-            hub_writes.append({"hub_id": hub_id, **merged, "created_at": now, "updated_at": now})
-        elif any(merged[name] != base[name] for name in entity.field_names):
-            result.updated += 1
-            hub_writes.append({"hub_id": hub_id, **merged, "created_at": base["created_at"], "updated_at": now})
-        else:
-            result.unchanged += 1
-            if all(side_bases.get(side) is not None for side in sides):
-                result.echoes += 1
-
-    with store.begin() as conn:
-        store.upsert(conn, T["id_map"], links, ["entity", "system", "hub_id"])
-        store.upsert(conn, hub(entity_name), hub_writes, ["hub_id"])
+        scratch = _Scratch(conn)
+        try:
+            # 1. Rows no hub record holds yet get one (matched or new); committed before the merge,
+            #    which reads them as linked rows. A run that stops in between leaves linked rows
+            #    without a shadow: the next run merges them as first seen.
+            _match(store, conn, entity, systems, resolvers, result, scratch, now)
+            conn.commit()
+            # 2. Every changed row, merged chunk by chunk: a hub record's rows of both sides together.
+            changed = scratch.changed_hub_ids(entity, systems)
+            for low, high in changed:
+                rows = {side: _changed_rows(conn, entity, side, systems[side], resolvers[side], result,
+                                            scratch.changed, low, high) for side in systems}
+                _merge_chunk(store, conn, config, entity, systems, fields, resolvers, rows, result, run_id, now)
+                conn.commit()
+        except BaseException:
+            conn.rollback()  # what the chunks before committed stands; this chunk is read again next run
+            raise
+        finally:
+            scratch.drop()
+            conn.commit()
         deleted = detect_deletes(conn, config, entity, systems, now)
         result.deleted = len(deleted)
-        enqueue(conn, entity_name, [*by_hub.keys(), *deleted])
-        # A new child may be what its parent's creation trigger waits for (first_invoice).
-        new_children = [w for w in hub_writes if w["created_at"] == now]
-        for ref in entity.references:
-            enqueue(conn, ref.reference, [w[ref.name] for w in new_children if w.get(ref.name)])
-        save_shadows(store, conn, shadow_writes)
-        for system, hub_id, remote_id in own_creates:
-            confirm_by_lookup(conn, entity_name, system, hub_id, remote_id, now)
-        if result.conflicts:
-            conn.execute(
-                T["conflicts"].insert(),
-                [_conflict_row(entity_name, c, run_id, now) for c in result.conflicts],
-            )
+        enqueue(conn, entity_name, deleted)
+        conn.commit()
     # A person deleted in the system that owns the record and known nowhere else: erased right away
     # (where another system holds it, the plan erases it there first, then the push purges).
     sides_of = {system: side for side, system in systems.items()}
@@ -157,32 +127,95 @@ def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: 
     return result
 
 
+def _merge_chunk(store: HubStore, conn: sa.Connection, config: SyncConfig, entity: Entity, systems: dict[str, str],
+                 fields: dict[str, tuple[str, ...]], resolvers: dict[str, "_ReferenceResolver"],
+                 rows: dict[str, list[Row]], result: ReconcileResult, run_id: str | None, now: Any) -> None:
+    """Merge the changed rows of one chunk of hub records and write the hub records, their shadows
+    and the plan queue in the connection's transaction."""
+    entity_name = entity.name
+    result.changed += sum(len(v) for v in rows.values())
+    by_hub: dict[str, dict[str, Row]] = defaultdict(dict)
+    for side, side_rows in rows.items():
+        for row in side_rows:
+            by_hub[row.hub_id][side] = row
+    bases = _hub_rows(conn, entity_name, by_hub.keys())
+    shadows: dict[str, dict[str, dict[str, Any]]] = {}
+    for side, system in systems.items():
+        shadows[side] = {}
+        for hub_id, shadow in load_shadows(conn, entity, system, by_hub.keys()).items():
+            resolvers[side].translate(shadow)  # a reference gone from the id map compares as None
+            shadows[side][hub_id] = shadow
+
+    hub_writes: list[dict[str, Any]] = []
+    shadow_writes: list[dict[str, Any]] = []
+    conflicts: list[dict[str, Any]] = []
+    field_names = entity.field_names  # a property that builds a tuple: once per chunk
+    owners = {name: config.owner_of(entity_name, name) for name in field_names}
+    for hub_id, sides in by_hub.items():
+        base = bases.get(hub_id)
+        side_bases = {side: shadows[side].get(hub_id) for side in sides}
+        merged, found = _merge(owners, entity, fields, base, sides, side_bases)
+        for conflict in found:
+            conflicts.append({"hub_id": hub_id, **conflict})
+        for side, row in sides.items():
+            shadow_writes.append(shadow_row(entity_name, hub_id, systems[side], row.staged, fields[side]))
+        if base is None:
+            result.created += 1
+            hub_writes.append({"hub_id": hub_id, **merged, "created_at": now, "updated_at": now})
+        elif any(merged[name] != base[name] for name in field_names):
+            result.updated += 1
+            hub_writes.append({"hub_id": hub_id, **merged, "created_at": base["created_at"], "updated_at": now})
+        else:
+            result.unchanged += 1
+            if all(side_bases.get(side) is not None for side in sides):
+                result.echoes += 1
+    result.conflicts.extend(conflicts)
+    store.upsert(conn, hub(entity_name), hub_writes, ["hub_id"])
+    enqueue(conn, entity_name, by_hub.keys())
+    # A new child may be what its parent's creation trigger waits for (first_invoice).
+    new_children = [w for w in hub_writes if w["created_at"] == now]
+    for ref in entity.references:
+        enqueue(conn, ref.reference, [w[ref.name] for w in new_children if w.get(ref.name)])
+    save_shadows(store, conn, shadow_writes)
+    if conflicts:
+        conn.execute(T["conflicts"].insert(), [_conflict_row(entity_name, c, run_id, now) for c in conflicts])
+
+
 # -- loading --------------------------------------------------------------------------------
 
 
-def _changed_rows(conn: sa.Connection, entity: Entity, side: str, system: str, resolver: "_ReferenceResolver",
-                  result: ReconcileResult) -> list[Row]:
-    """Staging rows that differ from their shadow (or have none), minus those that must wait."""
+def _changed(table: sa.Table, shadows: sa.Table) -> sa.ColumnElement:
+    """A staging row that differs from its shadow (or has none) and is still synced: not deleted
+    there (ledgerbridge.sync.deletes), nor deleted, barred, erased or unlinked since."""
+    id_map = T["id_map"]
+    return sa.and_(sa.or_(shadows.c.shadow_hash.is_(None), shadows.c.shadow_hash != table.c.content_hash),
+                   table.c.deleted_at.is_(None), id_map.c.gone_at.is_(None))
+
+
+def _linked_rows(entity: Entity, side: str, system: str) -> tuple[sa.Table, sa.FromClause]:
     table = staging(side, entity.name)
     id_map, shadows = T["id_map"], T["shadows"]
+    joined = table.join(
+        id_map,
+        sa.and_(id_map.c.entity == entity.name, id_map.c.system == system, id_map.c.remote_id == table.c.remote_id),
+    ).outerjoin(
+        shadows,
+        sa.and_(shadows.c.entity == entity.name, shadows.c.system == system, shadows.c.hub_id == id_map.c.hub_id),
+    )
+    return table, joined
+
+
+def _changed_rows(conn: sa.Connection, entity: Entity, side: str, system: str, resolver: "_ReferenceResolver",
+                  result: ReconcileResult, changed: sa.Table, low: str | None, high: str) -> list[Row]:
+    """The linked staging rows that differ from their shadow, of the hub records in the changed
+    set between `low` (exclusive) and `high`, minus those that must wait for a parent."""
+    table, joined = _linked_rows(entity, side, system)
+    id_map = T["id_map"]
     query = (
         sa.select(table, id_map.c.hub_id)
-        .select_from(
-            table.outerjoin(
-                id_map,
-                sa.and_(
-                    id_map.c.entity == entity.name, id_map.c.system == system, id_map.c.remote_id == table.c.remote_id
-                ),
-            ).outerjoin(
-                shadows,
-                sa.and_(
-                    shadows.c.entity == entity.name, shadows.c.system == system, shadows.c.hub_id == id_map.c.hub_id
-                ),
-            )
-        )
-        .where(sa.or_(shadows.c.shadow_hash.is_(None), shadows.c.shadow_hash != table.c.content_hash))
-        # deleted there (ledgerbridge.sync.deletes), or no longer synced: deleted, barred, erased, unlinked
-        .where(table.c.deleted_at.is_(None), id_map.c.gone_at.is_(None))
+        .select_from(joined.join(changed, changed.c.hub_id == id_map.c.hub_id))
+        .where(_changed(table, T["shadows"]), changed.c.hub_id <= high,
+               *([changed.c.hub_id > low] if low is not None else []))
         .order_by(table.c.remote_id)
     )
     field_names = entity.field_names
@@ -247,87 +280,340 @@ def _hub_rows(conn: sa.Connection, entity_name: str, hub_ids: Iterable[str | Non
 
 
 # -- matching -------------------------------------------------------------------------------
+#
+# Rows not linked yet are matched through scratch tables in the database (temporary, this
+# connection's own): their match keys are written there page by page and paired in SQL, so an
+# initial sync of a million records never holds them in memory at once.
+
+_SCRATCH = sa.MetaData()
+# side: crm | erp (a staging row, remote_id) or hub:crm | hub:erp (a hub record without a link on
+# that side, remote_id holding its hub id); hub_id once linked ("taken" for a hub record matched).
+_scratch_rows = sa.Table(
+    "lb_reconcile_rows", _SCRATCH,
+    sa.Column("side", sa.String(8), primary_key=True), sa.Column("remote_id", sa.Text, primary_key=True),
+    sa.Column("hub_id", sa.String(32)), sa.Column("linked_by", sa.String(80)),
+    prefixes=["TEMPORARY"],
+)
+# how: the index of the entity's match key; key: its value as JSON
+_scratch_keys = sa.Table(
+    "lb_reconcile_keys", _SCRATCH,
+    sa.Column("side", sa.String(8), nullable=False), sa.Column("how", sa.Integer, nullable=False),
+    sa.Column("key", sa.Text, nullable=False), sa.Column("remote_id", sa.Text, nullable=False),
+    sa.Index("ix_lb_reconcile_keys", "side", "how", "key"),
+    prefixes=["TEMPORARY"],
+)
+_scratch_pairs = sa.Table(
+    "lb_reconcile_pairs", _SCRATCH,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("a", sa.Text, nullable=False), sa.Column("b", sa.Text, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+_scratch_changed = sa.Table(
+    "lb_reconcile_changed", _SCRATCH, sa.Column("hub_id", sa.String(32), primary_key=True), prefixes=["TEMPORARY"],
+)
+PAGE = 500  # rows per statement batch (the bound-parameter limits of both databases)
 
 
-def _match(
-    conn: sa.Connection,
-    entity: Entity,
-    systems: dict[str, str],
-    unlinked: dict[str, list[Row]],
-    links: list[dict[str, Any]],
-    result: ReconcileResult,
-    own_creates: list[tuple[str, str, str]],
-) -> None:
-    now = utcnow()
+class _Scratch:
+    """The scratch tables of one reconcile, on its connection."""
 
-    def link(row: Row, hub_id: str, how: str, *, count: bool = True) -> None:
-        row.hub_id = hub_id
-        links.append(
-            {
-                "entity": entity.name,
-                "hub_id": hub_id,
-                "system": systems[row.side],
-                "remote_id": row.remote_id,
-                "linked_at": now,
-                "linked_by": how,
-            }
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+        self.changed = _scratch_changed
+        self.drop()
+        for table in _SCRATCH.sorted_tables:
+            table.create(conn)
+
+    def drop(self) -> None:
+        for table in _SCRATCH.sorted_tables:
+            self.conn.execute(sa.text(f"DROP TABLE IF EXISTS {table.name}"))
+
+    def add(self, rows: list[dict[str, Any]], keys: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(_scratch_rows.insert(), rows)
+        if keys:
+            self.conn.execute(_scratch_keys.insert(), keys)
+
+    def link(self, links: list[dict[str, Any]]) -> None:
+        """Set hub_id and linked_by of rows given as {side, remote_id, hub_id, linked_by}."""
+        if links:
+            rows = _scratch_rows
+            self.conn.execute(
+                rows.update().where(rows.c.side == sa.bindparam("b_side"), rows.c.remote_id == sa.bindparam("b_remote_id"))
+                .values(hub_id=sa.bindparam("b_hub_id"), linked_by=sa.bindparam("b_linked_by")),
+                [{f"b_{k}": v for k, v in link.items()} for link in links],
+            )
+
+    def is_unlinked(self, side: str, remote_id: str) -> bool:
+        rows = _scratch_rows
+        return self.conn.execute(sa.select(rows.c.remote_id).where(
+            rows.c.side == side, rows.c.remote_id == remote_id, rows.c.hub_id.is_(None))).first() is not None
+
+    def has_unlinked(self, side: str) -> bool:
+        rows = _scratch_rows
+        return self.conn.execute(sa.select(rows.c.remote_id).where(rows.c.side == side, rows.c.hub_id.is_(None))
+                                 .limit(1)).first() is not None
+
+    def _unique(self, side: str, how: int) -> sa.Subquery:
+        """Keys carried by exactly one row of `side` that is not linked yet (several: ambiguous)."""
+        keys, rows = _scratch_keys, _scratch_rows
+        return (
+            sa.select(keys.c.key, sa.func.min(keys.c.remote_id).label("remote_id"))
+            .select_from(keys.join(rows, sa.and_(rows.c.side == keys.c.side, rows.c.remote_id == keys.c.remote_id)))
+            .where(keys.c.side == side, keys.c.how == how, rows.c.hub_id.is_(None))
+            .group_by(keys.c.key).having(sa.func.count() == 1)
+            .subquery()
         )
-        if count:  # a pair of new records counts once
-            result.matched[how] = result.matched.get(how, 0) + 1
+
+    def pairs(self, side_a: str, side_b: str, how: int) -> Iterator[list[tuple[str, str]]]:
+        """Pages of (a, b): an unlinked row of each side carrying the same key, each the only one."""
+        a, b, pairs = self._unique(side_a, how), self._unique(side_b, how), _scratch_pairs
+        self.conn.execute(pairs.delete())
+        self.conn.execute(pairs.insert().from_select(
+            ["a", "b"], sa.select(a.c.remote_id, b.c.remote_id).select_from(a.join(b, a.c.key == b.c.key))))
+        last = 0
+        while True:
+            page = self.conn.execute(sa.select(pairs.c.id, pairs.c.a, pairs.c.b).where(pairs.c.id > last)
+                                     .order_by(pairs.c.id).limit(PAGE * 10)).all()
+            if not page:
+                return
+            last = page[-1][0]
+            yield [(row[1], row[2]) for row in page]
+
+    def shared_keys(self, side: str, how: int) -> list[tuple[str, str]]:
+        """(key, remote id) of unlinked rows of `side` sharing a key with another, in key order."""
+        keys, rows = _scratch_keys, _scratch_rows
+        unlinked = sa.and_(keys.c.side == side, keys.c.how == how, rows.c.hub_id.is_(None))
+        joined = keys.join(rows, sa.and_(rows.c.side == keys.c.side, rows.c.remote_id == keys.c.remote_id))
+        shared = sa.select(keys.c.key).select_from(joined).where(unlinked).group_by(keys.c.key).having(sa.func.count() > 1)
+        query = (sa.select(keys.c.key, keys.c.remote_id).select_from(joined)
+                 .where(unlinked, keys.c.key.in_(shared)).order_by(keys.c.key, keys.c.remote_id))
+        return [tuple(row) for row in self.conn.execute(query)]
+
+    def unlinked_pages(self, side: str) -> Iterator[list[str]]:
+        """Remote ids of the rows of `side` not linked yet, page by page in remote id order."""
+        rows = _scratch_rows
+        last = None
+        while True:
+            query = sa.select(rows.c.remote_id).where(rows.c.side == side, rows.c.hub_id.is_(None))
+            if last is not None:
+                query = query.where(rows.c.remote_id > last)
+            page = list(self.conn.execute(query.order_by(rows.c.remote_id).limit(PAGE * 10)).scalars())
+            if not page:
+                return
+            last = page[-1]
+            yield page
+
+    def linked_pages(self, side: str) -> Iterator[list[tuple[str, str, str]]]:
+        """(remote id, hub id, how) of the rows of `side` linked in this run, page by page."""
+        rows = _scratch_rows
+        last = None
+        while True:
+            query = sa.select(rows.c.remote_id, rows.c.hub_id, rows.c.linked_by).where(
+                rows.c.side == side, rows.c.hub_id.is_not(None))
+            if last is not None:
+                query = query.where(rows.c.remote_id > last)
+            page = [tuple(r) for r in self.conn.execute(query.order_by(rows.c.remote_id).limit(PAGE * 10))]
+            if not page:
+                return
+            last = page[-1][0]
+            yield page
+
+    def changed_hub_ids(self, entity: Entity, systems: dict[str, str]) -> Iterator[tuple[str | None, str]]:
+        """Collect the hub ids with a changed linked row on either side; yield them as ranges
+        (low exclusive, high inclusive) of CHUNK_SIZE hub ids."""
+        changed = _scratch_changed
+        for side, system in systems.items():
+            table, joined = _linked_rows(entity, side, system)
+            select = sa.select(T["id_map"].c.hub_id).select_from(joined).where(_changed(table, T["shadows"]))
+            self.conn.execute(dialect_insert(self.conn, changed).from_select(["hub_id"], select).on_conflict_do_nothing())
+        low = None
+        while True:
+            query = sa.select(changed.c.hub_id)
+            if low is not None:
+                query = query.where(changed.c.hub_id > low)
+            page = list(self.conn.execute(query.order_by(changed.c.hub_id).limit(CHUNK_SIZE)).scalars())
+            if not page:
+                return
+            yield low, page[-1]
+            low = page[-1]
+
+
+def _key_text(key: tuple) -> str:
+    return to_json({"k": list(key)})
+
+
+def _unlinked_pages(conn: sa.Connection, entity: Entity, side: str, system: str) -> Iterator[list[Mapping[str, Any]]]:
+    """Staging rows no hub record holds yet (and not deleted there), page by page."""
+    table, id_map = staging(side, entity.name), T["id_map"]
+    joined = table.outerjoin(id_map, sa.and_(id_map.c.entity == entity.name, id_map.c.system == system,
+                                             id_map.c.remote_id == table.c.remote_id))
+    last = None
+    while True:
+        query = sa.select(table).select_from(joined).where(id_map.c.hub_id.is_(None), table.c.deleted_at.is_(None))
+        if last is not None:
+            query = query.where(table.c.remote_id > last)
+        page = conn.execute(query.order_by(table.c.remote_id).limit(PAGE * 4)).mappings().all()
+        if not page:
+            return
+        last = page[-1]["remote_id"]
+        yield page
+
+
+def _open_hub_pages(conn: sa.Connection, entity: Entity, system: str) -> Iterator[list[Mapping[str, Any]]]:
+    """Hub records without a link in `system` (not deleted), page by page."""
+    table, id_map = hub(entity.name), T["id_map"]
+    joined = table.outerjoin(id_map, sa.and_(id_map.c.entity == entity.name, id_map.c.system == system,
+                                             id_map.c.hub_id == table.c.hub_id))
+    last = None
+    while True:
+        query = sa.select(table).select_from(joined).where(id_map.c.hub_id.is_(None), table.c.deleted_at.is_(None))
+        if last is not None:
+            query = query.where(table.c.hub_id > last)
+        page = conn.execute(query.order_by(table.c.hub_id).limit(PAGE * 4)).mappings().all()
+        if not page:
+            return
+        last = page[-1]["hub_id"]
+        yield page
+
+
+def _match(store: HubStore, conn: sa.Connection, entity: Entity, systems: dict[str, str],
+           resolvers: dict[str, "_ReferenceResolver"], result: ReconcileResult, scratch: _Scratch, now: Any) -> None:
+    """Give every changed row not linked yet a hub id: the cascade below, else a new one; writes
+    the links to the id map."""
+
+    def count(how: str, pairs: int = 1) -> None:
+        result.matched[how] = result.matched.get(how, 0) + pairs
 
     # 1. Our own creates whose answer was lost (timeout, dropped reply, a kill between the call and
     #    the bookkeeping): the record they made is recognised, never created a second time.
-    for side, side_rows in unlinked.items():
-        for hub_id, payload in _unconfirmed_creates(conn, entity.name, systems[side]):
-            for row in side_rows:
-                if row.hub_id is None and _holds(row.values, payload):
-                    link(row, hub_id, "own_create")
-                    own_creates.append((systems[side], hub_id, row.remote_id))
-                    break
-
-    # 2. Pairs a person accepted from the review table.
+    # 2. Pairs a person accepted from the review table (noted while the rows are read).
     accepted = _accepted_pairs(conn, entity.name)
-    if accepted:
-        erp_by_id = {r.remote_id: r for r in unlinked["erp"] if r.hub_id is None}
-        for row in unlinked["crm"]:
-            partner = erp_by_id.get(accepted.get(row.remote_id, ""))
-            if row.hub_id is None and partner is not None:
-                hub_id = new_hub_id()
-                link(row, hub_id, "accepted")
-                link(partner, hub_id, "accepted", count=False)
+    wanted = {"crm": set(accepted), "erp": set(accepted.values())}
+    present: dict[str, set[str]] = {"crm": set(), "erp": set()}
+    own_creates: list[tuple[str, str, str]] = []  # (system, hub id, remote id)
+    taken: dict[str, set[str]] = {side: set() for side in systems}  # hub ids linked on that side here
+    field_names = entity.field_names
+    for side, system in systems.items():
+        creates = _unconfirmed_creates(conn, entity.name, system)
+        for page in _unlinked_pages(conn, entity, side, system):
+            rows, keys = [], []
+            for record in page:
+                values = {name: record[name] for name in field_names}
+                problems = resolvers[side].translate(values)
+                remote_id = record["remote_id"]
+                if problems:
+                    # Read again in the run that brings the parent: no hub value is set to nothing meanwhile.
+                    result.unresolved_references.extend(f"{side} {entity.name} {remote_id}: {p}" for p in problems)
+                    continue
+                hub_id = linked_by = None
+                for i, (create_hub_id, payload) in enumerate(creates):
+                    if _holds(values, payload):
+                        hub_id, linked_by = create_hub_id, "own_create"
+                        own_creates.append((system, hub_id, remote_id))
+                        taken[side].add(hub_id)
+                        count("own_create")
+                        del creates[i]
+                        break
+                if remote_id in wanted[side]:
+                    present[side].add(remote_id)
+                rows.append({"side": side, "remote_id": remote_id, "hub_id": hub_id, "linked_by": linked_by})
+                if hub_id is None:
+                    for how, key_fields in enumerate(entity.match_keys):
+                        key = key_value(key_fields, values)
+                        if key is not None:
+                            keys.append({"side": side, "how": how, "key": _key_text(key), "remote_id": remote_id})
+            scratch.add(rows, keys)
+    if not any(scratch.has_unlinked(side) for side in systems):
+        _write_links(store, conn, entity, systems, scratch, own_creates, now)
+        return
+
+    for crm_id, erp_id in accepted.items():
+        if crm_id in present["crm"] and erp_id in present["erp"] and scratch.is_unlinked("crm", crm_id) \
+                and scratch.is_unlinked("erp", erp_id):
+            hub_id = new_hub_id()
+            scratch.link([{"side": "crm", "remote_id": crm_id, "hub_id": hub_id, "linked_by": "accepted"},
+                          {"side": "erp", "remote_id": erp_id, "hub_id": hub_id, "linked_by": "accepted"}])
+            count("accepted")
 
     # 3. Exact keys, in the entity's order: first new records on both sides, then a new record on
     #    one side against hub records that have no partner on that side yet.
-    open_hub = {side: _hub_without_link(conn, entity, systems[side]) for side in systems}
-    for keys in entity.match_keys:
-        how = "+".join(keys)
-        crm_index = _unique_index(keys, (r for r in unlinked["crm"] if r.hub_id is None))
-        erp_index = _unique_index(keys, (r for r in unlinked["erp"] if r.hub_id is None))
-        for key, crm_row in crm_index.items():
-            erp_row = erp_index.get(key)
-            if crm_row is not None and erp_row is not None:
+    for side, system in systems.items():
+        if not scratch.has_unlinked(side):
+            continue
+        for page in _open_hub_pages(conn, entity, system):
+            rows, keys = [], []
+            for record in page:
+                if record["hub_id"] in taken[side]:
+                    continue
+                rows.append({"side": f"hub:{side}", "remote_id": record["hub_id"], "hub_id": None, "linked_by": None})
+                for how, key_fields in enumerate(entity.match_keys):
+                    key = key_value(key_fields, record)
+                    if key is not None:
+                        keys.append({"side": f"hub:{side}", "how": how, "key": _key_text(key), "remote_id": record["hub_id"]})
+            scratch.add(rows, keys)
+    for how, key_fields in enumerate(entity.match_keys):
+        name = "+".join(key_fields)
+        for page in scratch.pairs("crm", "erp", how):
+            links = []
+            for crm_id, erp_id in page:
                 hub_id = new_hub_id()
-                link(crm_row, hub_id, how)
-                link(erp_row, hub_id, how, count=False)
-        for side, side_rows in unlinked.items():
-            hub_index = _unique_hub_index(keys, open_hub[side])
-            for key, row in _unique_index(keys, (r for r in side_rows if r.hub_id is None)).items():
-                hub_id = hub_index.get(key)
-                if row is not None and hub_id is not None:
-                    link(row, hub_id, how)
-                    open_hub[side] = [h for h in open_hub[side] if h["hub_id"] != hub_id]
+                links += [{"side": "crm", "remote_id": crm_id, "hub_id": hub_id, "linked_by": name},
+                          {"side": "erp", "remote_id": erp_id, "hub_id": hub_id, "linked_by": name}]
+            scratch.link(links)
+            count(name, len(page))
+        for side in systems:
+            for page in scratch.pairs(side, f"hub:{side}", how):
+                scratch.link([{"side": side, "remote_id": remote_id, "hub_id": hub_id, "linked_by": name}
+                              for remote_id, hub_id in page]
+                             + [{"side": f"hub:{side}", "remote_id": hub_id, "hub_id": "taken", "linked_by": name}
+                                for _, hub_id in page])
+                count(name, len(page))
 
     # 4. What is left is new; look-alikes across the sides are only suggested for review, and
     #    look-alikes within one side are reported as duplicates to merge in that system.
-    leftovers = {side: [r for r in rows if r.hub_id is None] for side, rows in unlinked.items()}
+    leftovers = {side: _leftover_rows(conn, entity, side, systems[side], resolvers[side], scratch)
+                 for side in systems} if entity.name == "debtors" else {side: [] for side in systems}
     if leftovers["crm"] and leftovers["erp"]:
         result.suggestions += _suggest(conn, entity, leftovers)
-    for side, side_rows in leftovers.items():
-        result.duplicates += _report_duplicates(conn, entity, systems[side], side_rows)
-    for side_rows in leftovers.values():
-        for row in side_rows:
-            link(row, new_hub_id(), "new")
-    result.matched.pop("new", None)
+    for side in systems:
+        result.duplicates += _report_duplicates(conn, entity, systems[side], scratch, side, leftovers[side])
+    del leftovers
+    for side in systems:
+        for page in scratch.unlinked_pages(side):
+            scratch.link([{"side": side, "remote_id": remote_id, "hub_id": new_hub_id(), "linked_by": "new"}
+                          for remote_id in page])
+    _write_links(store, conn, entity, systems, scratch, own_creates, now)
+
+
+def _write_links(store: HubStore, conn: sa.Connection, entity: Entity, systems: dict[str, str], scratch: _Scratch,
+                 own_creates: list[tuple[str, str, str]], now: Any) -> None:
+    for side, system in systems.items():
+        for page in scratch.linked_pages(side):
+            store.upsert(conn, T["id_map"], [
+                {"entity": entity.name, "hub_id": hub_id, "system": system, "remote_id": remote_id,
+                 "linked_at": now, "linked_by": how} for remote_id, hub_id, how in page
+            ], ["entity", "system", "hub_id"])
+    for system, hub_id, remote_id in own_creates:
+        confirm_by_lookup(conn, entity.name, system, hub_id, remote_id, now)
+
+
+def _leftover_rows(conn: sa.Connection, entity: Entity, side: str, system: str, resolver: "_ReferenceResolver",
+                   scratch: _Scratch) -> list[Row]:
+    """The rows still without a partner, with their values, for the look-alike search (which
+    compares each with the others, so it holds them: as many as there are new records)."""
+    table = staging(side, entity.name)
+    rows: list[Row] = []
+    for page in scratch.unlinked_pages(side):
+        for start in range(0, len(page), PAGE):
+            query = sa.select(table).where(table.c.remote_id.in_(page[start : start + PAGE])).order_by(table.c.remote_id)
+            for record in conn.execute(query).mappings():
+                staged = {name: record[name] for name in entity.field_names}
+                values = dict(staged)
+                resolver.translate(values)
+                rows.append(Row(side, record["remote_id"], values, staged, record["content_hash"],
+                                record["remote_updated_at"], None))
+    return rows
 
 
 def _holds(values: Mapping[str, Any], payload: Mapping[str, Any]) -> bool:
@@ -342,32 +628,6 @@ def _holds(values: Mapping[str, Any], payload: Mapping[str, Any]) -> bool:
         1 for k, v in sent.items() if to_json({k: values.get(k)}) != to_json({k: v}) and not equivalent(k, values.get(k), v, country)
     )
     return differing == 0 or (differing == 1 and len(sent) >= 4)
-
-
-def _unique_index(keys: tuple[str, ...], rows: Iterable[Row]) -> dict[tuple, Row | None]:
-    """Key -> the one row carrying it; None where several rows share it (ambiguous: no match)."""
-    index: dict[tuple, Row | None] = {}
-    for row in rows:
-        key = key_value(keys, row.values)
-        if key is not None:
-            index[key] = None if key in index else row
-    return index
-
-
-def _unique_hub_index(keys: tuple[str, ...], records: list[Mapping[str, Any]]) -> dict[tuple, str | None]:
-    index: dict[tuple, str | None] = {}
-    for record in records:
-        key = key_value(keys, record)
-        if key is not None:
-            index[key] = None if key in index else record["hub_id"]
-    return index
-
-
-def _hub_without_link(conn: sa.Connection, entity: Entity, system: str) -> list[Mapping[str, Any]]:
-    table, id_map = hub(entity.name), T["id_map"]
-    linked = sa.select(id_map.c.hub_id).where(id_map.c.entity == entity.name, id_map.c.system == system)
-    query = sa.select(table).where(table.c.hub_id.not_in(linked), table.c.deleted_at.is_(None))
-    return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def _unconfirmed_creates(conn: sa.Connection, entity_name: str, system: str) -> list[tuple[str, dict]]:
@@ -417,18 +677,19 @@ def _suggest(conn: sa.Connection, entity: Entity, leftovers: dict[str, list[Row]
     return len(rows)
 
 
-def _report_duplicates(conn: sa.Connection, entity: Entity, system: str, rows: list[Row]) -> int:
-    """Pairs sharing an exact key, or (debtors) looking alike by name and address."""
+def _report_duplicates(conn: sa.Connection, entity: Entity, system: str, scratch: _Scratch, side: str,
+                       rows: list[Row]) -> int:
+    """Pairs of rows still without a partner sharing an exact key, or (debtors, `rows`) looking
+    alike by name and address."""
     pairs: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
-    for keys in entity.match_keys:
-        groups: dict[tuple, list[str]] = defaultdict(list)
-        for row in rows:
-            key = key_value(keys, row.values)
-            if key is not None:
-                groups[key].append(row.remote_id)
+    for how, keys in enumerate(entity.match_keys):
+        groups: dict[str, list[str]] = defaultdict(list)
+        for key, remote_id in scratch.shared_keys(side, how):
+            groups[key].append(remote_id)
         for key, ids in groups.items():
+            same = dict(zip(keys, map(str, json.loads(key)["k"])))
             for other in ids[1:]:
-                pairs[(ids[0], other)] = (100.0, {"same": dict(zip(keys, map(str, key)))})
+                pairs[(ids[0], other)] = (100.0, {"same": same})
     if entity.name == "debtors" and len(rows) > 1:
         from ledgerbridge.matching import find_duplicates
 
@@ -458,14 +719,14 @@ def new_hub_id() -> str:
 
 
 def _merge(
-    config: SyncConfig,
+    owners: Mapping[str, Owner],
     entity: Entity,
     fields: dict[str, set[str]],
     base: Mapping[str, Any] | None,
     sides: dict[str, Row],
     side_bases: dict[str, Mapping[str, Any] | None],
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Three-way merge of the changed rows into the hub record `base`.
+    """Three-way merge of the changed rows into the hub record `base`; `owners`: field -> its owner.
 
     A side's base is its shadow; a record linked before shadows existed falls back to the hub's
     value (the old two-way rule), a record seen for the first time has no base at all.
@@ -492,7 +753,7 @@ def _merge(
                 # First sight of a matched pair: one side simply has no value yet.
                 merged[name] = changed["crm"] if changed["crm"] is not None else changed["erp"]
                 continue
-            winner = _winner(config.owner_of(entity.name, name), sides)
+            winner = _winner(owners[name], sides)
             merged[name] = changed[winner]
             conflicts.append(
                 {
@@ -505,7 +766,7 @@ def _merge(
                 }
             )
         elif len(changed) == 2:
-            merged[name] = changed[_winner(config.owner_of(entity.name, name), sides)]  # the same, spelled apart
+            merged[name] = changed[_winner(owners[name], sides)]  # the same, spelled apart
         elif changed:
             merged[name] = next(iter(changed.values()))
         else:

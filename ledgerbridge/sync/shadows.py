@@ -10,6 +10,7 @@ changed anything).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from ledgerbridge.model import Entity
 from ledgerbridge.store import T, HubStore, to_json, utcnow
-from ledgerbridge.sync.records import coerce, content_hash
+from ledgerbridge.sync.records import coerce
 
 
 def load_shadows(conn: sa.Connection, entity: Entity, system: str, hub_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -37,14 +38,15 @@ def load_shadows(conn: sa.Connection, entity: Entity, system: str, hub_ids: Iter
 
 def shadow_row(entity_name: str, hub_id: str, system: str, values: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
     """A shadows row holding `values` (only the fields the system stores)."""
-    fields = tuple(fields)
-    kept = {name: values.get(name) for name in fields}
+    text = to_json({name: values.get(name) for name in fields})
     return {
         "entity": entity_name,
         "hub_id": hub_id,
         "system": system,
-        "shadow": to_json(kept),
-        "shadow_hash": content_hash(kept, fields),
+        "shadow": text,
+        # content_hash(kept, fields) hashes this very text (the fields' values, keys sorted): hashed
+        # once here instead of written out twice
+        "shadow_hash": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "updated_at": utcnow(),
     }
 
