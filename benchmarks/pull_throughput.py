@@ -1,10 +1,18 @@
 """Pull throughput: ledgerbridge's pull vs dlt's rest_api source, from the e-conomic emulator.
 
-Run by hand; prints figures, asserts nothing:
+Run by hand (dlt comes with the bench extra: pip install -e '.[bench]'); prints figures, asserts nothing:
 
-    /work/venv/bin/python benchmarks/pull_throughput.py --scale 0.01          # quick (1k debtors, 10k lines)
-    /work/venv/bin/python benchmarks/pull_throughput.py                       # full: 100k debtors, 1M lines
-    /work/venv/bin/python benchmarks/pull_throughput.py --pg-url postgresql+psycopg://u@host/db
+    python benchmarks/pull_throughput.py --scale 0.01          # quick (1k debtors, 10k lines)
+    python benchmarks/pull_throughput.py                       # full: 100k debtors, 1M lines
+    python benchmarks/pull_throughput.py --entities invoice_lines --repeats 3      # the issue-19 figure
+    python benchmarks/pull_throughput.py --pg-url postgresql+psycopg://u@host/db
+    python benchmarks/pull_throughput.py --entities invoice_lines --invoices 100000 --lines-per-invoice 100 \
+        --line-templates 1000 --no-dlt --no-pg --repeats 1     # 10M lines: the puller's peak memory
+
+Each tool runs --repeats times per database (taking turns, a fresh database each time); the table
+shows per entity the run with the median rows/s, then every run's figure and the paired ratios. The
+load average before each run and the busiest other processes at the start are printed: the machine
+may be shared, and the figures depend on what else runs.
 
 What happens:
 1. The e-conomic emulator is seeded in bulk, in process (EconomicEmulator.seed/register_payment, no
@@ -81,6 +89,11 @@ def seed_emulator(emulator, sizes: dict[str, int], seed: int = 42) -> dict[str, 
             for i in numbers])
     start = date(2025, 1, 1)
     lines_per_invoice = sizes["lines_per_invoice"]
+    templates = sizes.get("line_templates") or 0
+
+    def line_count(i: int) -> int:  # invoices past the templates get theirs' lines after booking
+        return lines_per_invoice if not templates or i <= templates else 1
+
     for numbers in chunks(sizes["invoices"]):
         emulator.seed("invoices", [
             {"number": str(100000 + i), "debtor_id": str(rng.randint(1, sizes["debtors"])),
@@ -89,8 +102,21 @@ def seed_emulator(emulator, sizes: dict[str, int], seed: int = 42) -> dict[str, 
                         "description": f"Linje {n}", "quantity": str(rng.randint(1, 20)),
                         "unit_price": f"{rng.randint(10, 2000)}.{rng.randint(0, 99):02d}",
                         "discount_percentage": "0"}
-                       for n in range(1, lines_per_invoice + 1)]}
+                       for n in range(1, line_count(i) + 1)]}
             for i in numbers])
+    if templates and sizes["invoices"] > templates:
+        # Invoice i > K shares the stored lines (and totals) of invoice 1 + (i - 1) % K: one list object,
+        # so 10M lines fit in the emulator's memory. Every invoice is still read over HTTP and every
+        # line is its own row (<invoice>/<line>) in the hub: the puller's work is the same.
+        with emulator.tables.lock:
+            booked = emulator.tables.rows["invoices/booked"]
+            for i in range(templates + 1, sizes["invoices"] + 1):
+                template = booked[str(100000 + 1 + (i - 1) % templates)]
+                invoice = booked[str(100000 + i)]
+                invoice["lines"] = template["lines"]
+                for key in template:
+                    if "mount" in key or key.startswith("remainder"):
+                        invoice[key] = template[key]
     paid = 0
     with emulator.tables.lock:
         booked = list(emulator.tables.rows["invoices/booked"].values())
@@ -350,6 +376,52 @@ def fmt_table(db: str, ours: dict, theirs: dict | None) -> str:
     return "\n".join(lines)
 
 
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def others_running(limit: int = 6) -> str:
+    """The busiest other processes right now (the machine is shared: figures depend on them)."""
+    import subprocess
+
+    mine = {os.getpid(), os.getppid()}
+    try:
+        out = subprocess.run(["ps", "-eo", "pid,pcpu,etime,args", "--sort=-pcpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return "  (ps not available)"
+    lines = []
+    for line in out.splitlines()[1:]:
+        pid, pcpu, etime, args = (line.split(None, 3) + ["", "", "", ""])[:4]
+        if pid.isdigit() and int(pid) not in mine and float(pcpu or 0) >= 5:
+            lines.append(f"  {pcpu:>5}% cpu  {etime:>9}  {args[:110]}")
+    return "\n".join(lines[:limit]) or "  (nothing above 5% cpu)"
+
+
+def median_run(runs: list[dict]) -> dict:
+    """Per entity, the run with the median rows/s (its other columns with it)."""
+    picked = []
+    for index, first in enumerate(runs[0]["results"]):
+        candidates = sorted((run["results"][index] for run in runs), key=lambda r: r["rows_s"])
+        picked.append(candidates[len(candidates) // 2])
+    return {"results": picked, "process_peak_mib": max(run["process_peak_mib"] for run in runs)}
+
+
+def spread_lines(ours_runs: list[dict], dlt_runs: list[dict]) -> list[str]:
+    lines = []
+    for index, first in enumerate(ours_runs[0]["results"]):
+        ours = [run["results"][index]["rows_s"] for run in ours_runs]
+        text = f"  {first['entity']:<14} ours rows/s per run: " + ", ".join(f"{v:,.0f}" for v in ours)
+        if dlt_runs:
+            theirs = [run["results"][index]["rows_s"] for run in dlt_runs]
+            ratios = [o / t for o, t in zip(ours, theirs) if t]
+            text += "; dlt: " + ", ".join(f"{v:,.0f}" for v in theirs)
+            if ratios:
+                text += f"; paired ratios {min(ratios):.2f}x - {max(ratios):.2f}x"
+        lines.append(text)
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every count (0.01 = a quick run)")
@@ -368,6 +440,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--page-size", type=int, default=PAGE_SIZE, help="dlt's pagesize")
     parser.add_argument("--tracemalloc", action="store_true", help="also report Python heap peaks (slower)")
     parser.add_argument("--profile", action="store_true", help="cProfile our pull on SQLite, print the top")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per tool and database; medians are printed")
+    parser.add_argument("--line-templates", type=int, default=0,
+                        help="invoices past the first N share their lines' storage in the emulator (for 10M lines)")
     args = parser.parse_args(argv)
 
     sizes = {
@@ -377,6 +452,7 @@ def main(argv: list[str] | None = None) -> None:
         "lines_per_invoice": args.lines_per_invoice,
         "paid_share": args.paid_share,
         "contacts_per_debtor": args.contacts_per_debtor,
+        "line_templates": args.line_templates,
     }
     entities = args.entities.split(",") if args.entities else [
         *ENTITIES, *(["contacts"] if args.contacts_per_debtor else [])]
@@ -384,6 +460,7 @@ def main(argv: list[str] | None = None) -> None:
     options = {"workdir": str(workdir), "page_size": args.page_size, "tracemalloc": args.tracemalloc}
 
     print(f"ledgerbridge pull throughput  (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, workdir {workdir})")
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {load_average()}; other processes now:\n{others_running()}")
     ctx = mp.get_context("spawn")
     emulator_pipe, child = ctx.Pipe()
     emulator = ctx.Process(target=serve_emulator, args=(sizes, child), daemon=True)
@@ -397,7 +474,7 @@ def main(argv: list[str] | None = None) -> None:
 
     databases: list[tuple[str, Any]] = []
     if not args.no_sqlite:
-        databases.append(("sqlite", lambda tool: f"sqlite:///{workdir / f'{tool}.db'}"))
+        databases.append(("sqlite", lambda tool: f"sqlite:///{workdir / f'{tool}.db'}"))  # tool: name-run
     pg_server = None
     if not args.no_pg:
         from pg import TemporaryPostgres, fresh_database
@@ -410,15 +487,24 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         for db, url_for in databases:
-            profile = None
-            if args.profile and db == "sqlite":
-                profile = workdir
-            ours = in_child(run_ours, url_for("ours"), started["base_url"], entities, {**options, "profile": profile})
-            theirs = None
-            if not args.no_dlt:
-                theirs = in_child(run_dlt, url_for("dlt"), started["base_url"], entities, options)
+            ours_runs, dlt_runs = [], []
+            for run in range(1, max(1, args.repeats) + 1):
+                profile = workdir if args.profile and db == "sqlite" and run == 1 else None
+                # ours and dlt take turns, so a change in the machine's load falls on both
+                before = load_average()
+                ours_runs.append(in_child(run_ours, url_for(f"ours-{run}"), started["base_url"], entities,
+                                          {**options, "profile": profile}))
+                mid = load_average()
+                if not args.no_dlt:
+                    dlt_runs.append(in_child(run_dlt, url_for(f"dlt-{run}"), started["base_url"], entities, options))
+                print(f"  {db} run {run}: before ours {before}; before dlt {mid}; after {load_average()}", flush=True)
+                for path in workdir.glob("*.db"):
+                    path.unlink()  # a fresh database per run; 1M lines take ~200 MB each
+            ours = median_run(ours_runs)
+            theirs = median_run(dlt_runs) if dlt_runs else None
             print()
-            print(fmt_table(db, ours, theirs), flush=True)
+            print(fmt_table(f"{db} (median of {len(ours_runs)})", ours, theirs), flush=True)
+            print("\n".join(spread_lines(ours_runs, dlt_runs)), flush=True)
             expected = {e: stored.get(e) for e in entities}
             short = [f"{r['entity']} {r['rows']}/{expected[r['entity']]}" for r in ours["results"]
                      if expected.get(r["entity"]) is not None and r["rows"] != expected[r["entity"]]]
