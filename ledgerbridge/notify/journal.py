@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from ledgerbridge.store import T, HubStore, utcnow
 OPENED, RESOLVED = "opened", "resolved"
 SENT, PENDING = "sent", "pending"
 MAX_ATTEMPTS = 5  # a channel that failed this often for one message is given up on (shown in the console)
+STALE_PENDING = timedelta(minutes=2)  # a tick that made a message and did not send it by then has died
 RECOVERED = {"run_failure": "run_recovered", "check_failure": "check_recovered"}
 
 
@@ -122,15 +123,32 @@ def open_count(conn: sa.Connection) -> int:
 
 
 def undelivered(store: HubStore, ids: list[int] | None = None) -> list[tuple[Entry, str, str]]:
-    """(entry, message, channel) still to send: pending, or failed fewer than MAX_ATTEMPTS times."""
+    """(entry, message, channel) still to send: pending, or failed fewer than MAX_ATTEMPTS times.
+
+    Without `ids` (the sweep of later ticks), a message still pending is left to the tick that made it
+    for STALE_PENDING: the daemon evaluates sensors in parallel threads, and taking it over earlier
+    would send it twice."""
     table = T["notifications"]
     query = sa.select(table).where(table.c.delivery.like(f"%{PENDING}%") | table.c.delivery.like("%failed%"))
     if ids is not None:
         query = query.where(table.c.id.in_(ids))
     with store.connect() as conn:
         rows = [_entry(row) for row in conn.execute(query.order_by(table.c.id))]
+    stale = utcnow() - STALE_PENDING
+
+    def due(entry: Entry, message: str, state: str) -> bool:
+        if state.startswith("failed"):
+            return True
+        since = entry.opened_at if message == OPENED else entry.resolved_at
+        return state == PENDING and (ids is not None or since is None or _aware(since) < stale)
+
     return [(entry, message, channel) for entry in rows for message, states in entry.delivery.items()
-            for channel, state in states.items() if state == PENDING or state.startswith("failed")]
+            for channel, state in states.items() if due(entry, message, state)]
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives timestamps back without their zone; the hub writes UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def mark(store: HubStore, row_id: int, message: str, channel: str, *, error: str | None = None) -> str:
