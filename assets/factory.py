@@ -106,7 +106,7 @@ def pull_asset(entity: Entity, side: str, lineage: Lineage,
     )
     def _pull(context: AssetExecutionContext, config: PullConfig, hub: HubStoreResource,
               sync_config: SyncConfigResource, systems: SystemsResource) -> MaterializeResult:
-        with engine(hub, sync_config, systems, side) as road:
+        with hub.holding(entity.name, run_id(context)), engine(hub, sync_config, systems, side) as road:
             result = road.pull(side, entity.name, full=config.full)
         return MaterializeResult(
             metadata=table_metadata(
@@ -139,7 +139,7 @@ def hub_asset(entity: Entity, lineage: Lineage, partitions_def: PartitionsDefini
     )
     def _reconcile(context: AssetExecutionContext, hub: HubStoreResource,
                    sync_config: SyncConfigResource) -> MaterializeResult:
-        with engine(hub, sync_config) as road:
+        with hub.holding(entity.name, run_id(context)), engine(hub, sync_config) as road:
             result = road.reconcile(entity.name, run_id=run_id(context))
         return MaterializeResult(
             metadata=table_metadata(
@@ -180,7 +180,7 @@ def plan_asset(entity: Entity, side: str, lineage: Lineage,
     def _plan(context: AssetExecutionContext, hub: HubStoreResource, sync_config: SyncConfigResource,
               systems: SystemsResource, run_options: RunOptionsResource) -> MaterializeResult:
         dry_run = run_options.dry_run
-        with engine(hub, sync_config, systems, side) as road:
+        with hub.holding(entity.name, run_id(context)), engine(hub, sync_config, systems, side) as road:
             if not dry_run:
                 road.settle(side, entity.name, run_id=run_id(context))
             plan, gate = road.plan(side, entity.name, run_id=run_id(context), record=not dry_run)
@@ -233,7 +233,7 @@ def push_asset(entity: Entity, side: str, lineage: Lineage,
               systems: SystemsResource, run_options: RunOptionsResource) -> MaterializeResult:
         if run_options.dry_run:
             return MaterializeResult(metadata={"dry_run": True, "created": 0, "updated": 0})
-        with engine(hub, sync_config, systems, side) as road:
+        with hub.holding(entity.name, run_id(context)), engine(hub, sync_config, systems, side) as road:
             result = road.push(side, entity.name, run_id=run_id(context))
         return MaterializeResult(
             metadata=table_metadata(

@@ -1,16 +1,22 @@
 """Webhook latency: from a webCRM write to e-conomic holding the new value, through `ledgerbridge serve`.
 
-    python benchmarks/latency.py [--changes 200] [--rate 2] [--sensor-loop-seconds 1] [--workdir DIR]
+    python benchmarks/latency.py [--changes 200] [--rate 2] [--no-worker] [--workdir DIR]
 
-Starts `ledgerbridge serve --no-ui` (demo emulators with webhooks, receiver, Dagster daemon) in a
-fresh working directory, links the demo's debtors with one initial sync, then renames N linked
-organisations in webCRM one by one at a steady rate (through the webCRM API). A watcher polls
-e-conomic (`filter=lastUpdated$gt:`) and records when each new name arrives. Printed: p50/p95/max
-latency, runs launched, and per change a breakdown from the Dagster run that carried it:
+Starts `ledgerbridge serve --no-ui` as shipped (demo emulators with webhooks, receiver, Dagster
+daemon, warm worker; no other flags) in a fresh working directory, links the demo's debtors with
+one initial sync, then renames N linked organisations in webCRM one by one at a steady rate
+(through the webCRM API, whose emulator calls our hook). A watcher polls e-conomic
+(`filter=lastUpdated$gt:`) and records when each new name arrives. Printed: p50/p95/max latency
+beside the figures before the warm worker, and per change a breakdown:
 
+  with the warm worker (default), from the inbox row and the burst that applied it:
+    webhook in    write -> the event is in the inbox (webCRM's delivery, the receiver)
+    inbox wait    in the inbox -> the burst carrying it starts (poll + the burst before it)
+    burst         burst started -> the value is in e-conomic (pull, reconcile, check, push)
+  with --no-worker (the inbox sensor and one Dagster run per burst), from that run:
     sensor wait   write -> run created by the sensor (0 when a run already waiting covered it)
     queue+launch  run created (or write, if later) -> run started (dequeue + run worker start)
-    run body      run started -> the value is in e-conomic (pull, reconcile, check, push)
+    run body      run started -> the value is in e-conomic
 
 Timed figures are printed, never asserted (see ARCHITECTURE.md, benchmarks/).
 """
@@ -33,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ledgerbridge.config import load_config  # noqa: E402
+from ledgerbridge.webhooks.inbox import pending  # noqa: E402
 from ledgerbridge.demo.run import DEMO_SECRETS  # noqa: E402
 from ledgerbridge.store import T, HubStore  # noqa: E402
 from ledgerbridge.sync.engine import SyncEngine  # noqa: E402
@@ -60,10 +67,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--rate", type=float, default=2.0, help="CRM writes per second")
-    parser.add_argument("--sensor-loop-seconds", type=float, default=1.0,
-                        help="passed to serve; 0 keeps Dagster's stock 5 s loop")
-    parser.add_argument("--in-process-runs", action="store_true", help="passed to serve")
-    parser.add_argument("--dequeue-seconds", type=float, default=None, help="passed to serve")
+    parser.add_argument("--no-worker", action="store_true",
+                        help="passed to serve: webhooks launch Dagster runs through the inbox sensor (the old path)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--hooks-port", type=int, default=18788)
     parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for the last change")
@@ -74,12 +79,8 @@ def main() -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "ledgerbridge.cli", "serve", "--workdir", str(workdir), "--no-ui",
                "--hooks-port", str(args.hooks_port), "--companies", str(max(300, args.changes + 50))]
-    if args.sensor_loop_seconds:
-        command += ["--sensor-loop-seconds", str(args.sensor_loop_seconds)]
-    if args.in_process_runs:
-        command.append("--in-process-runs")
-    if args.dequeue_seconds:
-        command += ["--dequeue-seconds", str(args.dequeue_seconds)]
+    if args.no_worker:
+        command.append("--no-worker")
     log_path = workdir / "serve.log"
     workdir.mkdir(parents=True, exist_ok=True)
     serve = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
@@ -117,7 +118,7 @@ def run(args, workdir: Path, log_path: Path) -> int:
     if len(pairs) < args.changes:
         print(f"only {len(pairs)} linked debtors; measuring {len(pairs)} changes")
     pairs = pairs[: args.changes]
-    settle(workdir)  # the initial sync's own webhook echoes launch runs: let them finish
+    settle(workdir, store)  # the initial sync's own webhook echoes are applied: let them finish
 
     tag = f"{int(time.time()) % 100000:05d}"
     expected: dict[str, str] = {}  # customerNumber -> new name
@@ -161,24 +162,33 @@ def run(args, workdir: Path, log_path: Path) -> int:
     while len(arrived) < len(pairs) and time.time() < deadline:
         time.sleep(0.2)
     done.set()
-    report(args, workdir, pairs, written, arrived, started)
+    report(args, workdir, store, pairs, written, arrived, started)
     crm.close()
     erp.close()
     return 0 if len(arrived) == len(pairs) else 1
 
 
-def settle(workdir: Path, timeout: float = 120) -> None:
+def settle(workdir: Path, store: HubStore, timeout: float = 180) -> None:
+    """Wait until the initial sync's echoes are applied: by the warm worker (nothing pending in the
+    inbox; it warms up first), or by the runs the inbox sensor launched (--no-worker)."""
     from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
     os.environ["DAGSTER_HOME"] = str((workdir / "dagster_home").resolve())
     instance = DagsterInstance.get()
     active = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
     time.sleep(3)
+    worker = "warm worker" in (workdir / "serve.log").read_text() or not instance.get_runs(limit=1)
+    if worker:
+        wait_for(lambda: not pending(store), timeout, "the warm worker to apply the echoes")
     wait_for(lambda: not instance.get_runs(filters=RunsFilter(statuses=active)), timeout, "the echo runs to finish")
     time.sleep(2)
 
 
-def report(args, workdir: Path, pairs, written, arrived, started: float) -> None:
+# `serve` as shipped before the warm worker (inbox sensor -> queued run in a fresh process), 200 edits at 2/s, load ~1-2
+BEFORE = {"p50": "6.9-8.6", "p95": "10.3-14.8", "max": "12-20"}
+
+
+def report(args, workdir: Path, store: HubStore, pairs, written, arrived, started: float) -> None:
     from dagster import DagsterInstance, RunsFilter
 
     latencies = {k: arrived[k] - written[k] for k in arrived}
@@ -186,10 +196,18 @@ def report(args, workdir: Path, pairs, written, arrived, started: float) -> None
     values = list(latencies.values())
     print(f"\nchanges: {len(pairs)} at {args.rate:g}/s, arrived: {len(values)}, missing: {missing}")
     if values:
-        print(f"latency  p50 {pct(values, 50):.2f} s   p95 {pct(values, 95):.2f} s   max {max(values):.2f} s"
-              f"   mean {statistics.mean(values):.2f} s")
+        now = {"p50": pct(values, 50), "p95": pct(values, 95), "max": max(values)}
+        label = "serve --no-worker" if args.no_worker else "serve (warm worker)"
+        print(f"{'latency':<10}{label:>22}{'before (run per burst)':>26}")
+        for name, value in now.items():
+            print(f"{name:<10}{value:>20.2f} s{BEFORE[name]:>24} s")
+        print(f"{'mean':<10}{statistics.mean(values):>20.2f} s")
     os.environ["DAGSTER_HOME"] = str((workdir / "dagster_home").resolve())
     instance = DagsterInstance.get()
+    if not args.no_worker:
+        worker_breakdown(instance, store, pairs, written, arrived)
+        print(f"workdir: {workdir}")
+        return
     records = instance.get_run_records(filters=RunsFilter(tags={"ledgerbridge/trigger": "webhook"}))
     first = min((r for r in records if r.start_time and r.end_time), key=lambda r: r.start_time, default=None)
     if first is not None:  # an echo run of the initial sync: the daemon's first run (cold, unless warmed)
@@ -232,6 +250,48 @@ def report(args, workdir: Path, pairs, written, arrived, started: float) -> None
     if durations:
         print(f"  per run: created->started p50 {pct(launches, 50):.2f} s; started->ended p50 {pct(durations, 50):.2f} s")
     print(f"workdir: {workdir}")
+
+
+def worker_breakdown(instance, store: HubStore, pairs, written, arrived) -> None:
+    """Per change: its inbox event (the last for the organisation) and the burst that applied it."""
+    from dagster import AssetKey
+
+    inbox = T["inbox"]
+    with store.connect() as conn:
+        rows = conn.execute(inbox.select().where(inbox.c.system == "webcrm", inbox.c.entity == "debtors")
+                            .order_by(inbox.c.id)).mappings().all()
+    last_event = {row["remote_id"]: row for row in rows}
+    burst_started: dict[str, float] = {}
+    for key in instance.get_asset_keys():
+        if key.path[0] != "hub":
+            continue
+        for record in instance.fetch_materializations(AssetKey(key.path), limit=10_000).records:
+            tags = record.asset_materialization.tags or {}
+            if "ledgerbridge/burst" in tags:
+                burst_started[tags["ledgerbridge/burst"]] = float(tags["ledgerbridge/burst_started"])
+    bursts = {row["applied_by"] for row in rows if row["applied_by"]}
+    delivery, waiting, body = [], [], []
+    for crm_id, erp_id in pairs:
+        row = last_event.get(str(crm_id))
+        if erp_id not in arrived or row is None or not row["applied_by"]:
+            continue
+        received = _epoch(row["received_at"])
+        start = burst_started.get(row["applied_by"])
+        if start is None:
+            continue
+        delivery.append(received - written[erp_id])
+        waiting.append(max(0.0, start - received))
+        body.append(arrived[erp_id] - start)
+    print(f"bursts: {len(bursts)} for {len(rows)} webCRM debtor events")
+    for label, vals in (("webhook in", delivery), ("inbox wait", waiting), ("burst", body)):
+        if vals:
+            print(f"  {label:<13} p50 {pct(vals, 50):5.2f} s   p95 {pct(vals, 95):5.2f} s   max {max(vals):5.2f} s")
+
+
+def _epoch(value) -> float:
+    from datetime import timezone
+
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
 
 
 if __name__ == "__main__":

@@ -5,15 +5,17 @@ serve runs, together and until Ctrl-C or SIGTERM (both stop every child):
 - the review console (ledgerbridge.console, in this process) on --console-port, when its token is set,
 - the Dagster webserver (UI) and the Dagster daemon (sensors, schedules, run queue) as child
   processes, over a persistent DAGSTER_HOME (<workdir>/dagster_home, SQLite storage),
+- the warm worker (pipelines.warm_worker) as a third child: it applies webhook events from the
+  inbox in process, seconds after they arrive, and records what it did in the same Dagster instance
+  (--no-worker leaves them to the inbox sensor and ordinary runs),
 - without --config: the embedded default, i.e. the demo's emulated webCRM and e-conomic (seeded on
   the first start, kept in <workdir>) with webhooks configured on both;
 and registers ledgerbridge's hooks with the systems once the receiver answers (idempotent).
 
 The Dagster instance it writes (dagster.yaml) queues runs with a one-second dequeue and at most one
-run per entity (tag ledgerbridge/entity), so bursts of events never sync the same entity twice at
-once. Dagster's sensor daemon evaluates sensors in a loop of fixed length (5 s, not configurable);
---sensor-loop-seconds lowers it by starting the daemon through a wrapper that sets that constant
-(a private Dagster setting: an opt-in for latency, see docs/serve.md).
+run per entity (tag ledgerbridge/entity). Runs and the worker's bursts also hold the entity's lease
+in the hub (ledgerbridge.leases), so no two of them ever sync the same entity at once. Everything
+here uses Dagster's public, configurable interfaces (see docs/serve.md).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import yaml
 from ledgerbridge.config import SyncConfig, load_config
 from ledgerbridge.loopback import ThreadedServer
 from ledgerbridge.store import HubStore
+from ledgerbridge.webhooks.inbox import WORKER_VARIABLE
 
 log = logging.getLogger("ledgerbridge.serve")
 
@@ -44,16 +47,9 @@ DEMO_WEBHOOK_SECRETS = {"WEBCRM_WEBHOOK_TOKEN": "webhook_token", "ECONOMIC_WEBHO
 MARKER = "# written by `ledgerbridge serve`"
 
 
-IN_PROCESS_LAUNCHER = """run_launcher:
-  module: dagster._core.launcher.sync_in_memory_run_launcher
-  class: SyncInMemoryRunLauncher
-"""
-
-
-def dagster_yaml(home: Path, *, max_concurrent_runs: int = 4, in_process_runs: bool = False) -> str:
-    launcher = IN_PROCESS_LAUNCHER if in_process_runs else ""
+def dagster_yaml(home: Path, *, max_concurrent_runs: int = 4) -> str:
     return f"""{MARKER}; remove this line to keep your own changes
-{launcher}storage:
+storage:
   sqlite:
     base_dir: {home / 'storage'}
 run_coordinator:
@@ -79,13 +75,13 @@ telemetry:
 """
 
 
-def prepare_dagster_home(home: Path, *, in_process_runs: bool = False) -> Path:
+def prepare_dagster_home(home: Path) -> Path:
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     # Ours (marked) or empty (what older demos left) is rewritten; a file someone wrote is kept.
     if not config.exists() or not config.read_text().strip() or config.read_text().startswith(MARKER):
-        config.write_text(dagster_yaml(home, in_process_runs=in_process_runs))
+        config.write_text(dagster_yaml(home))
     return home
 
 
@@ -133,22 +129,24 @@ def console_server(config: SyncConfig, hub_default: str, host: str, port: int) -
 
 # -- dagster processes ----------------------------------------------------------------------------
 
-def daemon_command(sensor_loop_seconds: float | None, *, dequeue_seconds: float | None = None,
-                   warm: bool = False) -> list[str]:
-    """The daemon's command line: stock, or through pipelines.fast_daemon when a knob is set."""
-    workspace = ["-w", str(PROJECT_ROOT / "workspace.yaml")]
-    if sensor_loop_seconds is None and dequeue_seconds is None and not warm:
-        return [sys.executable, "-m", "dagster._daemon", "run", *workspace]
-    options = (["--dequeue-seconds", str(dequeue_seconds)] if dequeue_seconds else []) + (["--warm"] if warm else [])
-    return [sys.executable, "-m", "pipelines.fast_daemon", str(sensor_loop_seconds or 0), *options, "run", *workspace]
+def daemon_command() -> list[str]:
+    """`dagster-daemon run` (its module, with this interpreter) over the project's workspace."""
+    return [sys.executable, "-m", "dagster._daemon", "run", "-w", str(PROJECT_ROOT / "workspace.yaml")]
 
 
-def start_dagster(env: dict[str, str], *, ui_host: str, ui_port: int | None,
-                  sensor_loop_seconds: float | None, dequeue_seconds: float | None = None,
-                  warm: bool = False) -> list[subprocess.Popen]:
-    command = daemon_command(sensor_loop_seconds, dequeue_seconds=dequeue_seconds, warm=warm)
+def worker_command() -> list[str]:
+    return [sys.executable, "-m", "pipelines.warm_worker"]
+
+
+def start_dagster(env: dict[str, str], *, ui_host: str, ui_port: int | None, worker: bool = True) -> list[subprocess.Popen]:
+    """The daemon, the webserver (unless ui_port is None) and the warm worker (unless `worker` is false).
+    With the worker, the inbox sensor starts stopped (ledgerbridge.webhooks.inbox.WORKER_VARIABLE)."""
+    if worker:
+        env = {**env, WORKER_VARIABLE: "1"}
     # Each in a process group of its own: stopping it can then also end what it started (code servers).
-    processes = [subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, start_new_session=True)]
+    processes = [subprocess.Popen(daemon_command(), env=env, cwd=PROJECT_ROOT, start_new_session=True)]
+    if worker:
+        processes.append(subprocess.Popen(worker_command(), env=env, cwd=PROJECT_ROOT, start_new_session=True))
     if ui_port is not None:
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "dagster_webserver", "-w", str(PROJECT_ROOT / "workspace.yaml"),
@@ -244,13 +242,8 @@ def add_arguments(serve: argparse.ArgumentParser, webhooks: argparse.ArgumentPar
     serve.add_argument("--ui-host", default="127.0.0.1")
     serve.add_argument("--ui-port", type=int, default=3000)
     serve.add_argument("--no-ui", action="store_true", help="daemon and receiver only")
-    serve.add_argument("--sensor-loop-seconds", type=float, default=None,
-                       help="shorten Dagster's fixed 5 s sensor loop (opt-in; see docs/serve.md)")
-    serve.add_argument("--in-process-runs", action="store_true",
-                       help="execute runs inside the daemon (no process start per run, code and quality suites "
-                            "loaded once at start-up; see docs/serve.md)")
-    serve.add_argument("--dequeue-seconds", type=float, default=None,
-                       help="run queue loop below dagster.yaml's 1 s minimum, e.g. 0.5 (opt-in; see docs/serve.md)")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="no warm worker: webhook events launch ordinary runs through the inbox sensor (slower)")
 
 
 def run_webhooks(args: argparse.Namespace) -> int:
@@ -339,7 +332,7 @@ def run_serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
-    home = prepare_dagster_home(workdir / "dagster_home", in_process_runs=args.in_process_runs)
+    home = prepare_dagster_home(workdir / "dagster_home")
     with contextlib.ExitStack() as stack:
         if args.config:
             config_path = Path(args.config)
@@ -355,15 +348,14 @@ def _serve(args: argparse.Namespace) -> int:
             start_console(config, config_path, args.console_host, args.console_port, stack)
         env = {**os.environ, "DAGSTER_HOME": str(home), "LEDGERBRIDGE_CONFIG": str(config_path.resolve())}
         processes = start_dagster(env, ui_host=args.ui_host, ui_port=None if args.no_ui else args.ui_port,
-                                  sensor_loop_seconds=args.sensor_loop_seconds, dequeue_seconds=args.dequeue_seconds,
-                                  warm=args.in_process_runs)
+                                  worker=not args.no_worker)
         stack.callback(stop_processes, processes)
         print(f"DAGSTER_HOME: {home}")
         if not args.no_ui:
             print(f"Dagster UI: http://{args.ui_host}:{args.ui_port}   (Ctrl-C stops everything)")
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
-        print("ledgerbridge serve: a Dagster process ended; stopping", file=sys.stderr)
+        print("ledgerbridge serve: a Dagster process or the warm worker ended; stopping", file=sys.stderr)
         return 1
     return 0
 

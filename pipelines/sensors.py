@@ -11,13 +11,17 @@ inbox_sensor
     the run is of the leaner sync_<entity>_from_crm (no ERP pull: the ERP's own changes arrive as
     events, or through its probe, and launch the full job). A waiting run of that job covers only
     CRM events; one of the full job covers everything.
+    Under `ledgerbridge serve` its warm worker applies the inbox in process (pipelines/warm_worker.py)
+    and this sensor starts stopped; without the worker (a separate daemon, `serve --no-worker`) it
+    starts running.
 probe_<system>_<entity>
     For entities whose system has no webhook configured (see ledgerbridge.webhooks.systems): one
     cheap "anything after the pull cursor?" call per tick; a new change marker launches a run
     (run_key "probe-<system>-<entity>-<marker>").
 
 Runs carry the tag ledgerbridge/entity, on which the instance limits concurrency to one run per
-entity (see ledgerbridge/serve.py), so two runs never reconcile the same entity at once.
+entity (see ledgerbridge/serve.py); a run also holds the entity's lease (resources/hub_store.py), so
+neither two runs nor a run and the warm worker reconcile the same entity at once.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from dagster import (
 from ledgerbridge.config import SyncConfig
 from ledgerbridge.store import T
 from ledgerbridge.sync.pull import read_cursor
+from ledgerbridge.webhooks.inbox import worker_applies_inbox
 from ledgerbridge.webhooks.probe import probe, probeable
 from ledgerbridge.webhooks.systems import hooked_entities
 from pipelines.notifications import notification_sensors
@@ -69,7 +74,7 @@ def inbox_sensor(entities: list[str], jobs: list, *, crm_system: str | None = No
         name="inbox_sensor",
         jobs=jobs,
         minimum_interval_seconds=INBOX_INTERVAL,
-        default_status=DefaultSensorStatus.RUNNING,
+        default_status=DefaultSensorStatus.STOPPED if worker_applies_inbox() else DefaultSensorStatus.RUNNING,
         required_resource_keys={"hub"},
         description="Webhook events in the inbox -> one sync_<entity> run per affected entity.",
     )

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 
 from dagster import ConfigurableResource
 
 from ledgerbridge.config import SyncConfig, load_config
+from ledgerbridge.leases import held
 from ledgerbridge.store import HubStore
 from ledgerbridge.tenants.hub import ensure_schema, schema_url
+
+
+# How long a run waits for an entity someone else syncs (the warm worker's burst: seconds; another run: its length).
+RUN_LEASE_WAIT = float(os.environ.get("LEDGERBRIDGE_RUN_LEASE_WAIT_SECONDS", "1800"))
 
 
 class HubStoreResource(ConfigurableResource):
@@ -23,6 +31,14 @@ class HubStoreResource(ConfigurableResource):
         store = HubStore(url)
         store.create_all()
         return store
+
+    @contextmanager
+    def holding(self, entity: str, holder: str) -> Iterator[None]:
+        """Hold `entity`'s lease (ledgerbridge.leases) while an asset step syncs it, waiting while
+        another run or the warm worker (pipelines/warm_worker.py) has it; `holder` is the run's id,
+        or the burst's when the worker, which holds the lease for its whole burst, runs the step."""
+        with held(self.store, [entity], holder, wait=RUN_LEASE_WAIT):
+            yield
 
 
 class SyncConfigResource(ConfigurableResource):

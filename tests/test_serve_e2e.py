@@ -1,5 +1,6 @@
-"""End to end: a webCRM change -> webhook -> receiver -> inbox -> the inbox sensor in a real
-dagster-daemon -> sync_debtors run -> e-conomic has the new value."""
+"""End to end: a webCRM change -> webhook -> receiver -> inbox -> the warm worker in its own process,
+started as `ledgerbridge serve` starts it -> e-conomic has the new value, and the Dagster instance
+shows the burst's materialisations."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import time
 import yaml
 
 from ledgerbridge.config import load_config
-from ledgerbridge.serve import PROJECT_ROOT, Receiver, daemon_command, prepare_dagster_home, stop_processes
+from dagster import DagsterInstance
+
+from ledgerbridge.serve import PROJECT_ROOT, Receiver, prepare_dagster_home, stop_processes, worker_command
 from ledgerbridge.store import HubStore
 from ledgerbridge.webhooks.register import register_hooks
 
@@ -20,7 +23,7 @@ from sync_helpers import engine_for
 TOKEN = "e2e-token-0123456789abcdefghij"
 
 
-def test_webhook_leads_to_an_erp_change_through_the_daemon(tmp_path, monkeypatch, webcrm, economic, secrets_env):
+def test_webhook_leads_to_an_erp_change_through_the_warm_worker(tmp_path, monkeypatch, webcrm, economic, secrets_env):
     monkeypatch.setenv("LB_TEST_WEBHOOK_TOKEN", TOKEN)
     data = make_config(webcrm.base_url, economic.base_url, f"sqlite:///{tmp_path / 'hub.db'}").model_dump()
     data["crm"]["secrets"]["webhook_token"] = "LB_TEST_WEBHOOK_TOKEN"
@@ -37,18 +40,21 @@ def test_webhook_leads_to_an_erp_change_through_the_daemon(tmp_path, monkeypatch
     receiver = Receiver(config, "127.0.0.1", 0, "").start()
     home = prepare_dagster_home(tmp_path / "dagster_home")
     env = {**os.environ, "DAGSTER_HOME": str(home), "LEDGERBRIDGE_CONFIG": str(path)}
-    daemon = subprocess.Popen(daemon_command(1), env=env, cwd=PROJECT_ROOT,
+    worker = subprocess.Popen(worker_command(), env=env, cwd=PROJECT_ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert [r.action for r in register_hooks(config, receiver.url)] == ["registered"]
         webcrm.update_raw("Organisations", org["OrganisationId"], {"OrganisationName": "After ApS"})
-        deadline = time.monotonic() + 80  # the test's timeout: daemon start + one sensor tick + one run
+        deadline = time.monotonic() + 80  # the test's timeout: the worker's start-up (warming) + one burst
         while time.monotonic() < deadline:
             if economic.all_raw("customers")[0]["name"] == "After ApS":
                 break
-            assert daemon.poll() is None, "the daemon died"
+            assert worker.poll() is None, "the worker died"
             time.sleep(0.5)
         assert economic.all_raw("customers")[0]["name"] == "After ApS"
+        instance = DagsterInstance.from_config(str(home))
+        reported = [key for key in instance.get_asset_keys() if instance.get_latest_materialization_event(key)]
+        assert any(key.path[0] == "push" for key in reported)
     finally:
-        stop_processes([daemon])
+        stop_processes([worker])
         receiver.stop()
