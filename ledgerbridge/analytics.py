@@ -303,15 +303,21 @@ VIEWS = tuple(views("sqlite"))
 def create_views(store: Database, *, replace: bool = True) -> list[str]:
     """(Re)create the analyst views; idempotent. Returns the view names.
 
-    With replace=False only missing views are created, so opening a store (every run does) takes no
-    lock on views analysts may be reading.
+    With replace=False only missing views are created, and those an earlier version made with other
+    columns replaced, so opening a store (every run does) takes no lock on views analysts may be reading.
     """
-    definitions = view_definitions(store.dialect)
+    declared = views(store.dialect)
+    definitions = {name: view.select() for name, view in declared.items()}
     with store.begin() as conn:
-        existing = set(sa.inspect(conn).get_view_names())
+        inspector = sa.inspect(conn)
+        existing = set(inspector.get_view_names())
         if replace:
             _drop(conn, definitions)
             existing = set()
+        outdated = [name for name in definitions if name in existing
+                    and [c["name"] for c in inspector.get_columns(name)] != [c.name for c in declared[name].columns]]
+        _drop(conn, outdated)
+        existing -= set(outdated)
         for name, select in definitions.items():
             if name not in existing:
                 conn.execute(sa.text(f"CREATE VIEW {name} AS{select}"))

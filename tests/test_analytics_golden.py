@@ -175,3 +175,12 @@ def test_golden_records_show_their_ids_in_each_system_and_a_quality_flag(store):
         ("fixed", None, "ok", None),
     ]
     assert [tuple(r) for r in ids] == [("fine", "webcrm", "43"), ("held", "economic", "1"), ("held", "webcrm", "41")]
+
+
+def test_opening_a_hub_replaces_a_view_an_earlier_version_made_with_other_columns(store):
+    with store.begin() as conn:
+        conn.execute(sa.text("DROP VIEW sales_lines"))
+        conn.execute(sa.text("CREATE VIEW sales_lines AS SELECT hub_id AS line_id FROM hub_invoice_lines"))
+    store.create_all()
+    columns = [c["name"] for c in sa.inspect(store.engine).get_columns("sales_lines")]
+    assert "debtor_number_sort" in columns and columns[0] == "line_id"
