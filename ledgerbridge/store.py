@@ -461,9 +461,11 @@ class HubStore:
         (sqlite.org/lang_altertable.html, "making other kinds of table schema changes")."""
         from ledgerbridge.analytics import drop_views
 
-        drop_views(self)  # renaming a table re-reads every view; they are made again by create_all
+        drop_views(self)  # made again by create_all, over the new tables
         with self.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # only outside a transaction
+            # an analyst's own view over a table stays as it is: the new table gets the old name
+            conn.exec_driver_sql("PRAGMA legacy_alter_table=ON")
             conn.commit()
             try:
                 with conn.begin():
@@ -481,6 +483,7 @@ class HubStore:
                     if broken:
                         raise RuntimeError(f"hub migration: rows still point at missing records: {broken[:5]}")
             finally:
+                conn.exec_driver_sql("PRAGMA legacy_alter_table=OFF")
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.commit()
 

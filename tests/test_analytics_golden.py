@@ -118,6 +118,7 @@ def old_hub_url(request, tmp_path):
         conn.execute(old.tables["hub_invoices"].insert(), [stamp(hub_id="i1", number="10", debtor_id="erased-d1"),
                                                            stamp(hub_id="i2", number="11", debtor_id="d2")])
         conn.execute(old.tables["hub_invoice_lines"].insert(), stamp(hub_id="l1", invoice_id="i1", line_number=1))
+        conn.execute(sa.text("CREATE VIEW my_invoices AS SELECT hub_id, number FROM hub_invoices"))  # an analyst's
     engine.dispose()
     return url
 
@@ -138,6 +139,7 @@ def test_an_older_hub_gains_the_foreign_keys_and_keeps_its_rows(old_hub_url):
                 conn.execute(hub("invoices").insert(), stamp(hub_id="i3", debtor_id="nowhere"))
         with store.connect() as conn:  # the views are there again, over the rebuilt tables
             assert conn.execute(sa.text("SELECT count(*) FROM golden_invoices")).scalar_one() == 2
+            assert conn.execute(sa.text("SELECT count(*) FROM my_invoices")).scalar_one() == 2
         store.create_all()  # a second open changes nothing
     finally:
         store.dispose()
