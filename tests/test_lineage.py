@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 from dagster import (
-    DefaultScheduleStatus, build_schedule_context, build_sensor_context, instance_for_test, validate_run_config,
+    DefaultScheduleStatus, Definitions, build_schedule_context, build_sensor_context, instance_for_test, validate_run_config,
 )
 
 from ledgerbridge.config import ConfigError, parse_config
@@ -114,6 +114,7 @@ def test_a_one_way_entity_gets_no_plan_or_push_towards_the_side_it_never_writes(
     # a child written both ways waits for its parent only where the parent is written
     assert nodes[plan_key("contacts", "webcrm")].parent_keys == {hub_key("contacts"), push_key("contacts", "economic")}
     assert all(node.is_materializable for node in nodes.values())  # no dependency on an asset that is not there
+    Definitions.validate_loadable(defs)  # every job, schedule and sensor targets what is there
     for job in defs.jobs:
         assert job.selection.resolve(graph), job.name
     sync_all = defs.resolve_job_def("sync_all")
