@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from croniter import croniter
-from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ledgerbridge.model import ENTITIES, Owner, Severity
@@ -332,8 +331,8 @@ class DagsterConfig(Strict):
             if owner.startswith("team:") and len(owner) > 5:
                 continue
             try:
-                validate_email(owner, check_deliverability=False)
-            except EmailNotValidError:
+                _mail_address(owner)
+            except ValueError:
                 raise ValueError(f"{owner!r} is neither an e-mail address nor a team written team:<name>") from None
         return value
 
