@@ -8,24 +8,29 @@ notify_run_failure
 notify_run_success
     A successful run closes its job's open failure and says so.
 notify_check_failure
-    Reads the asset check evaluations of runs that finished since its last tick. A check that starts failing is told once (and
-    once more when it passes again), so a WARN check failing run after run while records stay held
-    back sends one message, not one per run. What is failing is what is open in the hub.
-    It also sends again what a channel did not take before.
+    Reads the asset check evaluations of runs that finished since its last tick. A check that starts
+    failing is told once (and once more when it passes again), so a WARN check failing run after run
+    while records stay held back sends one message, not one per run. What is failing is what is open
+    in the hub. It also sends again what a channel did not take before.
 
-They exist when notify names a webhook or an e-mail server, or notify.console is on; they are on by
-default then. The webhook URL and the mail login are read from their environment variables at each
-evaluation, never stored in the definitions.
+One configuration: they exist when notify names a webhook or an e-mail server, or notify.console is
+on. Many tenants (pipelines/tenants.py): they always exist, and a run is told to its own tenant's
+channels and recorded in its own tenant's hub when that tenant's configuration has a notify section;
+messages name the tenant. The webhook URL and the mail login are read from their environment
+variables at each evaluation, never stored in the definitions.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from dagster import (
     AssetCheckEvaluation,
     DagsterEventType,
+    DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
     FloatMetadataValue,
@@ -43,13 +48,89 @@ from dagster import (
     sensor,
 )
 
-from ledgerbridge.config import NotifyConfig, SyncConfig
+from ledgerbridge.config import ConfigError, NotifyConfig, SyncConfig
 from ledgerbridge.notify import Dispatcher, Notification, NotifyError, channels_from_config, links_for
+from ledgerbridge.store import HubStore
+from ledgerbridge.tenants.instance import PARTITION_TAG
+from ledgerbridge.tenants.registry import TenantRegistry
 from resources import HubStoreResource
 
 RUN_BATCH = 200
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
 COUNTS = (IntMetadataValue, FloatMetadataValue, JsonMetadataValue)  # what a message carries of a check's metadata
+
+
+@dataclass
+class Audience:
+    """Who hears about a run: its notify settings, the hub that records, the channels that send."""
+
+    notify: NotifyConfig
+    teller: Dispatcher
+    tenant: str | None = None
+
+    @property
+    def sender(self) -> str:
+        return f"ledgerbridge ({self.tenant})" if self.tenant else "ledgerbridge"
+
+
+class Audiences(Protocol):
+    def for_run(self, run: DagsterRun) -> Audience | None: ...
+
+    def everyone(self) -> list[Audience]: ...
+
+    def close(self) -> None: ...
+
+
+class OneAudience:
+    """One configuration: every run is told to its channels and recorded in its hub."""
+
+    def __init__(self, notify: NotifyConfig, store: HubStore):
+        self.audience = Audience(notify, Dispatcher(store, channels_from_config(notify)))
+
+    def for_run(self, run: DagsterRun) -> Audience:
+        return self.audience
+
+    def everyone(self) -> list[Audience]:
+        return [self.audience]
+
+    def close(self) -> None:
+        pass
+
+
+class TenantAudiences:
+    """Many tenants: a run is told to its tenant (the run's partition), recorded in that tenant's hub."""
+
+    def __init__(self, registry: TenantRegistry):
+        self.registry = registry
+        self.opened: dict[str, Audience | None] = {}
+        self.stores: list[HubStore] = []
+
+    def of(self, name: str) -> Audience | None:
+        if name not in self.opened:
+            try:
+                tenant = self.registry.get(name)
+            except ConfigError:  # its runs cannot start either; the registry sensor reports it
+                self.opened[name] = None
+                return None
+            audience = None
+            if tenant.config.notify.enabled:
+                store = tenant.open_store()
+                self.stores.append(store)
+                audience = Audience(tenant.config.notify, Dispatcher(store, channels_from_config(tenant.config.notify)),
+                                    tenant=name)
+            self.opened[name] = audience
+        return self.opened[name]
+
+    def for_run(self, run: DagsterRun) -> Audience | None:
+        name = run.tags.get(PARTITION_TAG)
+        return self.of(name) if name and name in self.registry.names() else None
+
+    def everyone(self) -> list[Audience]:
+        return [a for a in (self.of(name) for name in self.registry.names()) if a is not None]
+
+    def close(self) -> None:
+        for store in self.stores:
+            store.dispose()
 
 
 def failed_checks(instance, run_id: str) -> list[AssetCheckEvaluation]:
@@ -90,83 +171,139 @@ def check_name(evaluation: AssetCheckEvaluation) -> str:
 
 
 def run_failure_message(job_name: str, run_id: str, failed: list[AssetCheckEvaluation], error: str | None,
-                        notify: NotifyConfig = NotifyConfig()) -> Notification:
+                        audience: Audience) -> Notification:
     blocking = [e for e in failed if e.blocking]
     why = " ".join(e.description or f"{e.check_name} failed" for e in blocking) or (error or "see the run's log")
+    notify = audience.notify
     return Notification(
-        "run_failure", f"ledgerbridge: run {run_id[:8]} of {job_name} failed. {why}",
-        {"job": job_name, "run_id": run_id, "failed_checks": [check_name(e) for e in failed]},
-        about=f"job {job_name}", subject=f"ledgerbridge: {job_name} failed",
+        "run_failure", f"{audience.sender}: run {run_id[:8]} of {job_name} failed. {why}",
+        {"job": job_name, "run_id": run_id, "failed_checks": [check_name(e) for e in failed],
+         **({"tenant": audience.tenant} if audience.tenant else {})},
+        about=f"job {job_name}", subject=f"{audience.sender}: {job_name} failed",
         links=links_for(notify.console_url, notify.dagster_url, run_id))
 
 
-def check_failure_message(evaluation: AssetCheckEvaluation, run_id: str, notify: NotifyConfig) -> Notification:
+def check_failure_message(evaluation: AssetCheckEvaluation, run_id: str, audience: Audience) -> Notification:
     """The check's own sentence (why, and what to do) with its counts; the metadata's tables of hub
     ids stay in Dagster."""
-    check = check_name(evaluation)
+    check, notify = check_name(evaluation), audience.notify
     counts = {key: value.value for key, value in evaluation.metadata.items() if isinstance(value, COUNTS)}
     return Notification(
-        "check_failure", f"ledgerbridge: check {check} failed. {evaluation.description or ''}".strip(),
-        {"check": check, "severity": evaluation.severity.value, "run_id": run_id, **counts},
-        about=f"check {check}", subject=f"ledgerbridge: check {check} failed",
+        "check_failure", f"{audience.sender}: check {check} failed. {evaluation.description or ''}".strip(),
+        {"check": check, "severity": evaluation.severity.value, "run_id": run_id, **counts,
+         **({"tenant": audience.tenant} if audience.tenant else {})},
+        about=f"check {check}", subject=f"{audience.sender}: check {check} failed",
         links=links_for(notify.console_url, notify.dagster_url, run_id))
+
+
+def tell_run_failure(context: RunFailureSensorContext, audiences: Audiences) -> SkipReason | None:
+    run = context.dagster_run
+    audience = audiences.for_run(run)
+    if audience is None:
+        return SkipReason(f"Run {run.run_id[:8]} belongs to no one who asked to be notified.")
+    error = context.failure_event.message if context.failure_event else None
+    message = run_failure_message(run.job_name, run.run_id, failed_checks(context.instance, run.run_id), error, audience)
+    audience.teller.tell(message, event_key=f"run_failure:{run.run_id}", severity="error", run_id=run.run_id)
+    return None
+
+
+def resolve_run_failure(context: RunStatusSensorContext, audiences: Audiences) -> None:
+    run = context.dagster_run
+    audience = audiences.for_run(run)
+    if audience is not None:
+        audience.teller.resolve(f"job {run.job_name}",
+                                f"{audience.sender}: {run.job_name} succeeds again (run {run.run_id[:8]}).")
+
+
+def tell_check_changes(context: SensorEvaluationContext, audiences: Audiences) -> SkipReason | None:
+    runs, cursor = finished_runs_after(context.instance, context.cursor)
+    told, evaluated, undelivered = 0, 0, []
+    for run in runs:
+        audience = audiences.for_run(run.dagster_run)
+        if audience is None:
+            continue
+        for record in context.instance.get_records_for_run(
+                run.dagster_run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records:
+            evaluation: AssetCheckEvaluation = record.event_log_entry.dagster_event.event_specific_data
+            check, evaluated = check_name(evaluation), evaluated + 1
+            try:
+                if not evaluation.passed:
+                    told += audience.teller.tell(check_failure_message(evaluation, record.run_id, audience),
+                                                 event_key=f"check:{check}:{record.run_id}:{record.storage_id}",
+                                                 severity=evaluation.severity.value.lower(), run_id=record.run_id)
+                else:
+                    told += audience.teller.resolve(f"check {check}", f"{audience.sender}: check {check} passes "
+                                                                      f"again (run {record.run_id[:8]}).")
+            except NotifyError as exc:  # recorded in the hub; sent again below and by later ticks
+                undelivered.append(str(exc))
+    context.update_cursor(cursor)
+    for audience in audiences.everyone():
+        try:
+            audience.teller.deliver()  # what a channel did not take in earlier ticks
+        except NotifyError as exc:
+            undelivered.append(str(exc))
+    if undelivered:
+        # The tick shows as failed with the reason (no URL, no login); its evaluations are recorded.
+        raise NotifyError("; ".join(dict.fromkeys(undelivered)))
+    if not evaluated:
+        return SkipReason("No run with checks finished since the last tick.")
+    if not told:
+        return SkipReason(f"{evaluated} check evaluation(s), no check started or stopped failing.")
+    return None
+
+
+RUN_FAILURE = "Tells people about a failed sync run, with the reason (once while it keeps failing)."
+RUN_SUCCESS = "Closes a job's open failure notification when a run of it succeeds, and says so."
+CHECK_FAILURE = "Tells people when a check starts failing (and when it passes again)."
 
 
 def notification_sensors(config: SyncConfig) -> list[SensorDefinition]:
-    notify = config.notify
-    if not notify.enabled:
+    """One configuration's notifier sensors (none when it asks for no notifications)."""
+    if not config.notify.enabled:
         return []
 
-    def dispatcher(hub: HubStoreResource) -> Dispatcher:
-        return Dispatcher(hub.store, channels_from_config(notify))
+    def audiences(hub: HubStoreResource) -> OneAudience:
+        return OneAudience(config.notify, hub.store)
 
-    @run_failure_sensor(name="notify_run_failure", default_status=DefaultSensorStatus.RUNNING,
-                        description="Tells people about a failed sync run, with the reason (once while it keeps failing).")
+    @run_failure_sensor(name="notify_run_failure", default_status=DefaultSensorStatus.RUNNING, description=RUN_FAILURE)
     def notify_run_failure(context: RunFailureSensorContext, hub: HubStoreResource):
-        run = context.dagster_run
-        error = context.failure_event.message if context.failure_event else None
-        message = run_failure_message(run.job_name, run.run_id, failed_checks(context.instance, run.run_id), error, notify)
-        dispatcher(hub).tell(message, event_key=f"run_failure:{run.run_id}", severity="error", run_id=run.run_id)
+        return tell_run_failure(context, audiences(hub))
 
     @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, name="notify_run_success",
-                       default_status=DefaultSensorStatus.RUNNING,
-                       description="Closes a job's open failure notification when a run of it succeeds, and says so.")
+                       default_status=DefaultSensorStatus.RUNNING, description=RUN_SUCCESS)
     def notify_run_success(context: RunStatusSensorContext, hub: HubStoreResource):
-        run = context.dagster_run
-        dispatcher(hub).resolve(f"job {run.job_name}", f"ledgerbridge: {run.job_name} succeeds again (run {run.run_id[:8]}).")
+        resolve_run_failure(context, audiences(hub))
 
     @sensor(name="notify_check_failure", default_status=DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
-            description="Tells people when a check starts failing (and when it passes again).")
+            description=CHECK_FAILURE)
     def notify_check_failure(context: SensorEvaluationContext, hub: HubStoreResource):
-        runs, cursor = finished_runs_after(context.instance, context.cursor)
-        teller, told, evaluated, undelivered = dispatcher(hub), 0, 0, []
-        for run in runs:
-            for record in context.instance.get_records_for_run(
-                    run.dagster_run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records:
-                evaluation: AssetCheckEvaluation = record.event_log_entry.dagster_event.event_specific_data
-                check, evaluated = check_name(evaluation), evaluated + 1
-                try:
-                    if not evaluation.passed:
-                        told += teller.tell(check_failure_message(evaluation, record.run_id, notify),
-                                            event_key=f"check:{check}:{record.run_id}:{record.storage_id}",
-                                            severity=evaluation.severity.value.lower(), run_id=record.run_id)
-                    else:
-                        told += teller.resolve(f"check {check}", f"ledgerbridge: check {check} passes again "
-                                                                 f"(run {record.run_id[:8]}).")
-                except NotifyError as exc:  # recorded in the hub; sent again below and by later ticks
-                    undelivered.append(str(exc))
-        context.update_cursor(cursor)
+        return tell_check_changes(context, audiences(hub))
+
+    return [notify_run_failure, notify_run_success, notify_check_failure]
+
+
+def tenant_notification_sensors(registry: TenantRegistry) -> list[SensorDefinition]:
+    """The notifier sensors of the many-tenant code location: each run told to its own tenant."""
+
+    def each_tenant(tell):
+        audiences = TenantAudiences(registry)
         try:
-            teller.deliver()  # what a channel did not take in earlier ticks
-        except NotifyError as exc:
-            undelivered.append(str(exc))
-        if undelivered:
-            # The tick shows as failed with the reason (no URL, no login); its evaluations are recorded.
-            raise NotifyError("; ".join(dict.fromkeys(undelivered)))
-        if not evaluated:
-            return SkipReason("No run with checks finished since the last tick.")
-        if not told:
-            return SkipReason(f"{evaluated} check evaluation(s), no check started or stopped failing.")
-        return None
+            return tell(audiences)
+        finally:
+            audiences.close()
+
+    @run_failure_sensor(name="notify_run_failure", default_status=DefaultSensorStatus.RUNNING, description=RUN_FAILURE)
+    def notify_run_failure(context: RunFailureSensorContext):
+        return each_tenant(lambda audiences: tell_run_failure(context, audiences))
+
+    @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, name="notify_run_success",
+                       default_status=DefaultSensorStatus.RUNNING, description=RUN_SUCCESS)
+    def notify_run_success(context: RunStatusSensorContext):
+        each_tenant(lambda audiences: resolve_run_failure(context, audiences))
+
+    @sensor(name="notify_check_failure", default_status=DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+            description=CHECK_FAILURE)
+    def notify_check_failure(context: SensorEvaluationContext):
+        return each_tenant(lambda audiences: tell_check_changes(context, audiences))
 
     return [notify_run_failure, notify_run_success, notify_check_failure]

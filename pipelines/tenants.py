@@ -14,6 +14,7 @@ Sensors (each one definition for all tenants, so a new tenant needs no new defin
   tenant_inbox      each tenant's webhook events -> one run per tenant and entity
   tenant_probes     systems without webhooks: one "anything new?" call per tenant and entity
   tenant_schedules  each tenant's entity crons, and the nightly full reconcile, as run requests
+  notify_*          failed runs and checks told to the run's own tenant (pipelines/notifications.py)
 
 Runs carry tags the instance limits (see ledgerbridge.tenants.instance): `dagster/partition` (the
 tenant; every partitioned run has it, also backfills) and `ledgerbridge/tenant_entity`
@@ -66,6 +67,7 @@ from ledgerbridge.tenants.registry import Tenant, TenantRegistry
 from ledgerbridge.tenants.triggers import InboxReader, due_schedules, last_tick, plan_inbox_runs, tenant_entities
 from ledgerbridge.webhooks.probe import probe
 from pipelines.jobs import ENTITY_TAG, entity_job_name
+from pipelines.notifications import tenant_notification_sensors
 from pipelines.sensors import INBOX_INTERVAL, PENDING, PROBE_INTERVAL
 from resources import HubStoreResource, RunOptionsResource, SyncConfigResource, SystemsResource
 
@@ -408,7 +410,7 @@ def build_tenant_definitions(registry: TenantRegistry) -> Definitions:
         assets=[a for name in entities for a in entity_assets(name, lineage, TENANTS)],
         jobs=jobs,
         sensors=[registry_sensor(registry, jobs), inbox_sensor(registry, jobs, reader), probe_sensor(registry, jobs),
-                 schedules_sensor(registry, jobs)],
+                 schedules_sensor(registry, jobs), *tenant_notification_sensors(registry)],
         resources={
             "hub": TenantHubStoreResource(tenants_dir=directory),
             "sync_config": TenantSyncConfigResource(tenants_dir=directory),

@@ -74,8 +74,9 @@ def notifying_config(tmp_path, webcrm, economic, notify: dict) -> tuple[dict, ob
 class Ticks:
     """The notifier sensors of a code location, evaluated one tick at a time with their cursors kept."""
 
-    def __init__(self, defs, instance):
-        self.repo, self.instance, self.resources = defs.get_repository_def(), instance, defs.resources
+    def __init__(self, defs, instance, *, with_resources: bool = True):
+        self.repo, self.instance = defs.get_repository_def(), instance
+        self.resources = defs.resources if with_resources else None
         self.cursors: dict[str, str | None] = {}
 
     def __call__(self, name: str):

@@ -51,11 +51,14 @@ class Entry:
 
     def message(self, which: str) -> Notification:
         """The message sent when this opened, or when it was resolved."""
+        tenant = self.details.get("tenant")
+        sender = f"ledgerbridge ({tenant})" if tenant else "ledgerbridge"
         if which == OPENED:
             return Notification(self.kind, self.text, self.details, about=self.about,
-                                subject=f"ledgerbridge: {self.about} failed", links=self.links)
-        return Notification(RECOVERED.get(self.kind, self.kind), self.resolution or "", {"opened_at": str(self.opened_at)},
-                            about=self.about, subject=f"ledgerbridge: {self.about} is fine again", links=self.links)
+                                subject=f"{sender}: {self.about} failed", links=self.links)
+        details = {"opened_at": str(self.opened_at), **({"tenant": tenant} if tenant else {})}
+        return Notification(RECOVERED.get(self.kind, self.kind), self.resolution or "", details,
+                            about=self.about, subject=f"{sender}: {self.about} is fine again", links=self.links)
 
 
 def _entry(row: Any) -> Entry:
