@@ -11,8 +11,8 @@ from typing import Protocol
 from ledgerbridge.config import ConfigError, NotifyConfig
 from ledgerbridge.notify import journal
 from ledgerbridge.notify.mail import MailNotifier
-from ledgerbridge.notify.message import Notification
-from ledgerbridge.notify.webhook import NotifyError, WebhookNotifier
+from ledgerbridge.notify.message import Notification, NotifyError
+from ledgerbridge.notify.webhook import WebhookNotifier
 from ledgerbridge.store import HubStore
 
 log = logging.getLogger("ledgerbridge.notify")

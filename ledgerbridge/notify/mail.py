@@ -18,8 +18,7 @@ from email.utils import formatdate, make_msgid
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ledgerbridge.config import EmailConfig
-from ledgerbridge.notify.message import Notification
-from ledgerbridge.notify.webhook import NotifyError
+from ledgerbridge.notify.message import Notification, NotifyError
 
 log = logging.getLogger("ledgerbridge.notify")
 FOOTER = ("-- \nledgerbridge notifications. This message holds hub ids and counts only, never record data; "

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class NotifyError(RuntimeError):
+    """A channel did not take a message; the text names the channel and the kind of failure only."""
+
+
 @dataclass(frozen=True)
 class Notification:
     kind: str  # run_failure | check_failure | run_recovered | check_recovered

@@ -11,13 +11,9 @@ from typing import Any
 import requests
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from ledgerbridge.notify.message import Notification
+from ledgerbridge.notify.message import Notification, NotifyError
 
 log = logging.getLogger("ledgerbridge.notify")
-
-
-class NotifyError(RuntimeError):
-    """A channel did not take a message; the text names the channel and the kind of failure only."""
 
 
 class WebhookNotifier:
