@@ -138,11 +138,23 @@ def worker_command() -> list[str]:
     return [sys.executable, "-m", "pipelines.warm_worker"]
 
 
+def create_storage(env: dict[str, str]) -> None:
+    """On a new Dagster home, create the instance's storage once (`dagster instance migrate`), before
+    the daemon, webserver and worker start: each would create it too, and three processes stamping
+    the same new SQLite schema version at once can fail one of them."""
+    home = Path(env["DAGSTER_HOME"])
+    if (home / "storage").exists():
+        return
+    subprocess.run([sys.executable, "-m", "dagster", "instance", "migrate"], env=env, cwd=PROJECT_ROOT,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+
+
 def start_dagster(env: dict[str, str], *, ui_host: str, ui_port: int | None, worker: bool = True) -> list[subprocess.Popen]:
     """The daemon, the webserver (unless ui_port is None) and the warm worker (unless `worker` is false).
     With the worker, the inbox sensor starts stopped (ledgerbridge.webhooks.inbox.WORKER_VARIABLE)."""
     if worker:
         env = {**env, WORKER_VARIABLE: "1"}
+    create_storage(env)
     # Each in a process group of its own: stopping it can then also end what it started (code servers).
     processes = [subprocess.Popen(daemon_command(), env=env, cwd=PROJECT_ROOT, start_new_session=True)]
     if worker:

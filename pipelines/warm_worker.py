@@ -273,6 +273,10 @@ class WarmWorker:
             ))
 
 
+def interrupt(signum, frame) -> None:  # noqa: ANN001
+    raise KeyboardInterrupt
+
+
 def stop_on(signals: Iterable[int], stop: threading.Event) -> None:
     """SIGINT/SIGTERM end the loop after the burst in progress (its lease is released, its events marked)."""
     def handler(signum, frame):  # noqa: ANN001
@@ -288,10 +292,14 @@ def main() -> int:
     from pipelines.definitions import config_path
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    signal.signal(signal.SIGTERM, interrupt)  # while starting up, SIGTERM stops at once, as Ctrl-C does
+    try:
+        worker = WarmWorker.for_config_file(config_path(), DagsterInstance.get())
+        worker.warm()
+    except KeyboardInterrupt:
+        return 0
     stop = threading.Event()
     stop_on((signal.SIGINT, signal.SIGTERM), stop)
-    worker = WarmWorker.for_config_file(config_path(), DagsterInstance.get())
-    worker.warm()
     log.info("warm worker %s: applying webhook events for %s", worker.name, ", ".join(worker.entities))
     try:
         worker.run(stop)

@@ -1,5 +1,6 @@
 """`ledgerbridge serve` stopped by SIGTERM (what systemd and containers send) leaves nothing behind:
-the daemon, the webserver and whatever they started are gone, and the UI's port is free again."""
+the daemon, the webserver, the warm worker and whatever they started are gone, and the UI's port is
+free again."""
 
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -73,7 +81,8 @@ def test_sigterm_stops_serve_and_every_child(tmp_path, webcrm, economic, secrets
                 time.sleep(0.5)
         assert requests.get(f"http://127.0.0.1:{console_port}/healthz", timeout=5).text == "ok"
         children = descendants(serve.pid)
-        assert len(children) >= 2  # the daemon and the webserver (and what they started)
+        assert len(children) >= 3  # the daemon, the webserver, the warm worker (and what they started)
+        assert any("pipelines.warm_worker" in command_line(pid) for pid in children)
 
         serve.send_signal(signal.SIGTERM)
 
