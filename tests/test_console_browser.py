@@ -141,7 +141,8 @@ def test_a_person_sees_what_the_notifier_told_and_when_it_was_resolved(tmp_path,
             page.fill("input[name=token]", TOKEN)
             page.click("text=Log in")
             banner = page.locator("#open-notifications")
-            assert banner.inner_text().startswith("3 open notifications:")
+            assert banner.inner_text().startswith("3 open notifications: ledgerbridge: check plan/")  # the stop first
+            assert GATE_WHY in banner.inner_text()
             page.screenshot(path=shots / "1-banner.png", full_page=True)
             banner.get_by_role("link").click()
             gate = page.locator("section.notification", has_text="quality_gate")

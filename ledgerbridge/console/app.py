@@ -41,7 +41,8 @@ def create_app(store: HubStore, systems: dict[str, str], token: str, *, secure_c
         still_open = []
         if name != "login.html":  # the banner: what the notifier told and is not resolved yet (never before login)
             with store.connect() as conn:
-                still_open = journal.entries(conn, only_open=True)
+                # a stopped push or a failed run before records held back; newest first within each
+                still_open = sorted(journal.entries(conn, only_open=True), key=lambda e: e.severity != "error")
         return templates.TemplateResponse(request, name, {"message": message, "still_open": still_open, **context})
 
     def read(query, *args):
