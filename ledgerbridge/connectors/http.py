@@ -92,7 +92,7 @@ class HttpClient:
         self.auth_refresh = auth_refresh
         self.calls = 0  # remote calls made, for benchmarks and metadata
         self._calls_lock = threading.Lock()  # connectors may call from several threads (reading ahead)
-        self._pool: urllib3.PoolManager | None = None  # get_json's connections, made on first use
+        self._pool: urllib3.HTTPConnectionPool | None = None  # get_json's connections, made on first use
 
     def _settle_environment(self) -> None:
         """Read proxies, CA bundle and .netrc from the environment once, here, not on every call.
@@ -196,9 +196,12 @@ class HttpClient:
         session = self.session
         if session.auth is not None or session.cookies or session.proxies or self.auth_refresh is not None:
             return self.request("GET", url, what=what).json()
+        pool = self._pool or self._make_pool()
+        if not pool.is_same_host(url):
+            return self.request("GET", url, what=what).json()
+        target = urllib3.util.parse_url(url).request_uri  # path and query, as requests sends them
         headers = dict(session.headers)  # read per call: a connector may change them (a new token)
         timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout)
-        pool = self._pool or self._make_pool()
         attempts = 0
 
         def send() -> urllib3.BaseHTTPResponse:
@@ -206,7 +209,7 @@ class HttpClient:
             attempts += 1
             self.limiter.wait()
             self._count()
-            response = pool.request("GET", url, headers=headers, timeout=timeout, retries=False, redirect=False)
+            response = pool.request("GET", target, headers=headers, timeout=timeout, retries=_NO_RETRIES, redirect=False)
             if response.status in RETRYABLE_STATUS:
                 raise RetryableResponse(response)
             return response
@@ -234,26 +237,33 @@ class HttpClient:
                               status=response.status)
         return json.loads(response.data)
 
-    def _make_pool(self) -> urllib3.PoolManager:
-        verify = self.session.verify
-        # As many kept-alive connections as requests' adapter keeps (10): connectors read ahead on a few threads.
+    def _make_pool(self) -> urllib3.HTTPConnectionPool:
+        """Connections to the base URL's host (a connector calls no other; get_json sends any other
+        host through requests), as many kept alive as requests' adapter keeps: connectors read ahead
+        on a few threads."""
         options: dict[str, Any] = {"maxsize": 10}
-        if verify is False:
-            options["cert_reqs"] = "CERT_NONE"
-        else:
-            options.update(cert_reqs="CERT_REQUIRED", ca_certs=verify if isinstance(verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH)
+        if self.base_url.startswith("https"):
+            verify = self.session.verify
+            if verify is False:
+                options["cert_reqs"] = "CERT_NONE"
+            else:
+                options.update(cert_reqs="CERT_REQUIRED",
+                               ca_certs=verify if isinstance(verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH)
         with self._calls_lock:
             if self._pool is None:
-                self._pool = urllib3.PoolManager(**options)
+                self._pool = urllib3.connection_from_url(self.base_url, **options)
         return self._pool
 
     def close(self) -> None:
         self.session.close()
         if self._pool is not None:
-            self._pool.clear()
+            self._pool.close()
 
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# urllib3 itself neither retries nor follows redirects in get_json (tenacity retries; redirects go to
+# requests): made once, as urllib3 would make it from retries=False on every call.
+_NO_RETRIES = urllib3.Retry.from_int(False, redirect=False)
 
 
 def _may_retry(safe: bool, error: BaseException) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
+from json.encoder import encode_basestring
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from ledgerbridge.model import Entity, Kind
-from ledgerbridge.store import canonical_decimal, json_default, to_json
+from ledgerbridge.store import canonical_decimal, to_json
 
 
 class CoercionError(ValueError):
@@ -56,8 +56,10 @@ def coerce(entity: Entity, values: Mapping[str, Any]) -> tuple[dict[str, Any], l
             continue
         # The values mappers give most often, already of the model's type: what coerce_value would
         # return, without the call (this loop runs for every field of every pulled record).
-        if value is None or (field.kind is Kind.TEXT and isinstance(value, str)) or (
-                field.kind is Kind.DECIMAL and isinstance(value, Decimal)):
+        kind = field.kind
+        if value is None or (kind is Kind.TEXT and isinstance(value, str)) or (
+                kind is Kind.DECIMAL and isinstance(value, Decimal)) or (kind is Kind.INTEGER and type(value) is int) or (
+                kind is Kind.REFERENCE and isinstance(value, str) and value.strip()):  # a blank reference is None
             result[name] = value
             continue
         try:
@@ -77,29 +79,47 @@ def content_hash(values: Mapping[str, Any], fields: Iterable[str]) -> str:
 def content_hasher(fields: Iterable[str]) -> Callable[[Mapping[str, Any]], str]:
     """content_hash(values, fields) for many records with the same fields: the same hashes, faster.
 
-    The field names are sorted once instead of per record, and Decimals (most of an invoice line)
-    are written through a cache: canonical_decimal depends only on the number's value, and amounts,
-    quantities and prices repeat across records.
+    The text content_hash hashes is written here directly: the field names are sorted and encoded
+    once, and each value of the kinds records hold (text, numbers, Decimals, dates, booleans, None)
+    is written as json.dumps writes it (the same C string encoder; Decimals through a cache of
+    canonical_decimal, since amounts, quantities and prices repeat). A record holding anything else
+    is hashed through the JSON encoder, as content_hash does.
     """
     names = tuple(sorted(fields))
-    # The keys are put in sorted order here, so the encoder need not sort them (to_json's sort_keys
-    # gives the same text: the values are scalars, with no keys of their own).
-    encode = json.JSONEncoder(default=_cached_default, ensure_ascii=False).encode
-    sha256, canonical_of = hashlib.sha256, _canonical_of
+    if not names:
+        return lambda values: content_hash(values, names)
+    # What to_json writes before each value: `{"name": ` for the first field, `, "name": ` after it.
+    prefixes = tuple(("{" if i == 0 else ", ") + encode_basestring(name) + ": " for i, name in enumerate(names))
+    pairs = tuple(zip(names, prefixes))
+    sha256, canonical_of, text_of = hashlib.sha256, _canonical_of, encode_basestring
 
     def hash_of(values: Mapping[str, Any]) -> str:
-        canonical = {}
-        for name in names:
-            value = values.get(name)
-            if type(value) is Decimal:
-                # Written here through the cache (a C call on a hit), not through the encoder's
-                # `default` callback: a Python call per Decimal from inside the C encoder.
+        parts = []
+        append = parts.append
+        get = values.get
+        for name, prefix in pairs:
+            value = get(name)
+            kind = type(value)
+            append(prefix)
+            if kind is str:
+                append(text_of(value))
+            elif value is None:
+                append("null")
+            elif kind is Decimal:
                 try:
-                    value = canonical_of(value)
-                except TypeError:  # a signalling NaN cannot be hashed (nor written: json_default says so)
-                    value = json_default(value)
-            canonical[name] = value
-        return sha256(encode(canonical).encode("utf-8")).hexdigest()
+                    append(text_of(canonical_of(value)))
+                except TypeError:  # a signalling NaN cannot be hashed (nor written): as content_hash says so
+                    return content_hash(values, names)
+            elif kind is int:
+                append(int.__repr__(value))
+            elif kind is bool:
+                append("true" if value else "false")
+            elif kind is date or kind is datetime:
+                append(text_of(value.isoformat()))
+            else:  # floats (NaN, infinities), subclasses, anything json_default decides about
+                return content_hash(values, names)
+        append("}")
+        return sha256("".join(parts).encode("utf-8")).hexdigest()
 
     return hash_of
 
@@ -107,13 +127,3 @@ def content_hasher(fields: Iterable[str]) -> Callable[[Mapping[str, Any]], str]:
 @lru_cache(maxsize=65536)
 def _canonical_of(value: Decimal) -> str:
     return canonical_decimal(value)
-
-
-def _cached_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        try:
-            return _canonical_of(value)
-        except TypeError:  # a signalling NaN cannot be hashed (nor written: json_default says so)
-            pass
-    return json_default(value)
-

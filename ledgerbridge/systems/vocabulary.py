@@ -120,7 +120,8 @@ def path_parts(path: str) -> tuple[str, ...]:
 def get_path(record: Mapping[str, Any], path: str) -> Any:
     value: Any = record
     for part in path_parts(path):
-        if not isinstance(value, Mapping):
+        # a dict (what JSON gives) is a Mapping: said without the ABC's isinstance check, per field of every record
+        if type(value) is not dict and not isinstance(value, Mapping):
             return None
         value = value.get(part)
     return value

@@ -12,6 +12,8 @@ Cursors (what `iter_changed` yields and accepts), per entity:
 - invoices, invoice_lines: booked invoices have no lastUpdated and do not change, except their
   remainder; the cursor is the highest bookedInvoiceNumber delivered (`bookedInvoiceNumber$gt:`).
   Lines come from GET /invoices/booked/:number (the collection has no lines): one call per invoice.
+  Lines come in chunks of about chunk_size (an invoice's lines stay together); only the chunk that
+  ends a page of invoices carries the cursor, the others None.
   The remainder of older invoices is kept current by the payments pull, not by this cursor.
 - contacts, payments: e-conomic gives no change stamp (contacts have none; payments are only the
   remainder of booked invoices), so every pull reads all of them and every chunk's cursor is None.
@@ -341,8 +343,13 @@ class EconomicConnector:
         lines: list[RemoteRecord] = []
         for (_, page_cursor), invoice in self._ahead(detail, headers(), DETAIL_WINDOW):
             lines += [self._from_remote("invoice_lines", line, invoice) for line in invoice.get("lines", [])]
-            if page_cursor is not None:  # a page's invoices are all in: one chunk per page, as before
+            if page_cursor is not None:  # a page's invoices are all in: its cursor goes with the last chunk
                 yield Chunk(lines, page_cursor)
+                lines = []
+            elif len(lines) >= size:
+                # At most about a chunk of lines in memory however many an invoice has; no cursor yet
+                # (the page's invoices are not all in): a pull stopped here reads them again.
+                yield Chunk(lines, None)
                 lines = []
 
     # -- writes ----------------------------------------------------------------------------------
