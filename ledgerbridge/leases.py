@@ -112,9 +112,10 @@ def held(store: HubStore, entities: Iterable[str], holder: str, *, wait: float =
                     raise LeaseBusy(entity, holder_of(store, entity), waited)
                 time.sleep(poll)
             taken.append(entity)
-        renewer = threading.Thread(target=_keep, args=(store, taken, holder, ttl, stop), daemon=True,
-                                   name=f"lease renewal ({holder})")
-        renewer.start()
+        if taken:
+            renewer = threading.Thread(target=_keep, args=(store, taken, holder, ttl, stop), daemon=True,
+                                       name=f"lease renewal ({holder})")
+            renewer.start()
         yield taken
     finally:
         stop.set()

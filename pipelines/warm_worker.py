@@ -13,7 +13,8 @@ applied yet and, per entity, applies them as one burst:
    failed blocking check (the quality gate) stops what depends on its asset, as in a run;
 3. record each asset's materialisation and check results in the Dagster instance with
    DagsterInstance.report_runless_asset_event (public), tagged with the burst, so the UI's asset
-   pages show what happened and when;
+   pages show what happened and when. A thread of its own writes them (Recorder), in order: the
+   instance's storage takes about as long as the sync itself, and the next burst need not wait;
 4. mark the claimed events applied by the burst, then release the lease.
 
 A burst that raises leaves its events pending and the entity is tried again with a growing pause
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import socket
 import sys
@@ -51,9 +53,11 @@ from dagster import (
 
 from assets.factory import BURST_TAG, SIDE_TAG, STAGE_TAG
 from ledgerbridge.config import SyncConfig, load_config
+from ledgerbridge.connectors.base import Connector
 from ledgerbridge.leases import TIME_TO_LIVE, LeaseBusy, held
 from ledgerbridge.store import HubStore
 from ledgerbridge.sync.engine import enabled_entities
+from ledgerbridge.systems import build_connector
 from ledgerbridge.webhooks.inbox import (
     NOT_CONFIGURED,
     InboxEvent,
@@ -65,6 +69,7 @@ from ledgerbridge.webhooks.inbox import (
     pending,
 )
 from pipelines.jobs import ENTITY_TAG
+from resources import HubStoreResource, SystemsResource
 
 log = logging.getLogger("ledgerbridge.warm_worker")
 
@@ -90,6 +95,61 @@ class Burst:
     @property
     def completed(self) -> bool:
         return self.error is None
+
+
+class Recorder:
+    """Writes asset events to the Dagster instance in a thread of its own, in the order given. A
+    worker stopped normally writes everything first (close); one killed loses what was still queued
+    (the sync happened; the hub's audit log has its writes)."""
+
+    def __init__(self, instance: DagsterInstance):
+        self.instance = instance
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._write, name="dagster event recorder", daemon=True)
+        self.thread.start()
+
+    def record(self, event: AssetMaterialization | AssetCheckEvaluation) -> None:
+        self.queue.put(event)
+
+    def flush(self) -> None:
+        """Return once everything recorded so far is in the instance."""
+        self.queue.join()
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def _write(self) -> None:
+        while (event := self.queue.get()) is not None:
+            try:
+                self.instance.report_runless_asset_event(event)
+            except Exception as exc:  # noqa: BLE001 - the sync is done; only the UI misses this event
+                log.error("could not record %s of %s in the Dagster instance: %s", type(event).__name__,
+                          event.asset_key.to_user_string(), exc)
+            finally:
+                self.queue.task_done()
+        self.queue.task_done()
+
+
+class OpenHubStoreResource(HubStoreResource):
+    """The hub resource of the worker's bursts: the worker's own open store. Dagster copies resources
+    into every direct invocation's context; a store per copy would connect and check the schema
+    again on every burst."""
+
+    @property
+    def store(self) -> HubStore:
+        return OPEN_STORES[self.url]
+
+
+class LoadedSystemsResource(SystemsResource):
+    """The systems resource of the worker's bursts: the configuration read once, not per step."""
+
+    def connector(self, side: str) -> Connector:
+        return build_connector(LOADED_CONFIGS[self.config_path].side(side))
+
+
+OPEN_STORES: dict[str, HubStore] = {}  # url -> the worker's store
+LOADED_CONFIGS: dict[str, SyncConfig] = {}  # path -> the worker's configuration
 
 
 def lineage_order(assets: list[AssetsDefinition]) -> list[AssetsDefinition]:
@@ -119,10 +179,16 @@ class WarmWorker:
     def __init__(self, definitions: Definitions, config: SyncConfig, store: HubStore, instance: DagsterInstance,
                  *, name: str | None = None, lease_ttl: float = TIME_TO_LIVE, poll: float = POLL_SECONDS):
         self.config, self.store, self.instance = config, store, instance
+        self.recorder = Recorder(instance)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_ttl, self.poll = lease_ttl, poll
         self.entities = enabled_entities(config)
         self.resources = dict(definitions.resources)
+        OPEN_STORES[store.engine.url.render_as_string(hide_password=True)] = store
+        self.resources["hub"] = OpenHubStoreResource(url=store.engine.url.render_as_string(hide_password=True))
+        systems = self.resources["systems"]
+        LOADED_CONFIGS[systems.config_path] = config
+        self.resources["systems"] = LoadedSystemsResource(config_path=systems.config_path)
         self.assets: dict[str, list[AssetsDefinition]] = {}
         for entity in self.entities:
             group = [a for a in definitions.assets or [] if isinstance(a, AssetsDefinition) and len(a.keys) == 1
@@ -231,7 +297,7 @@ class WarmWorker:
         assets = [a for a in self.assets[burst.entity] if not (crm_only and pulls_from_erp(a))]
         run_tags = {BURST_TAG: burst.burst_id, ENTITY_TAG: burst.entity}
         stopped: set[AssetKey] = set()
-        with build_asset_context(resources=self.resources, run_tags=run_tags) as context:
+        with build_asset_context(resources=self.resources, run_tags=run_tags, instance=self.instance) as context:
             for asset in assets:
                 upstream = {d.asset_key for spec in asset.specs for d in spec.deps}
                 if upstream & stopped:
@@ -261,12 +327,12 @@ class WarmWorker:
             "ledgerbridge/inbox_ids": f"{burst.events[0].id}-{burst.events[-1].id}",
             "ledgerbridge/burst_started": f"{burst.started:.3f}",  # unix time (tag values allow no ':')
         }
-        self.instance.report_runless_asset_event(
+        self.recorder.record(
             AssetMaterialization(asset_key=asset.key, metadata=result.metadata, tags=tags,
                                  description=f"Applied {len(burst.events)} webhook event(s) ({burst.burst_id})"))
         burst.materialized.append(asset.key)
         for check in result.check_results or []:
-            self.instance.report_runless_asset_event(AssetCheckEvaluation(
+            self.recorder.record(AssetCheckEvaluation(
                 asset_key=check.asset_key or asset.key, check_name=check.check_name, passed=check.passed,
                 metadata=check.metadata, severity=check.severity, description=check.description,
                 blocking=self._blocking(asset, check.check_name),
@@ -306,6 +372,7 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        worker.recorder.close()
         worker.store.dispose()
     return 0
 

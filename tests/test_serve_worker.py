@@ -90,6 +90,7 @@ def test_a_webhook_is_applied_in_process_and_shown_in_dagster(linked, webcrm, ec
         assert worker.pass_once() == []  # nothing pending any more
         # CRM events only, and the ERP was pulled before: no ERP pull, as sync_debtors_from_crm
         assert stage_key(path, "pull", "erp") not in burst.materialized
+        worker.recorder.flush()  # the instance's events are written beside the next burst
         for key in (stage_key(path, "pull", "crm"), stage_key(path, "hub"), stage_key(path, "plan", "erp"),
                     stage_key(path, "push", "erp")):
             event = instance.get_latest_materialization_event(key)
