@@ -74,6 +74,16 @@ def hub_table_name(entity: str) -> str:
     return f"hub_{entity}"
 
 
+def _unreconciled_clause() -> sa.TextClause:
+    """Staging rows that differ from their shadow (or have none): what the next reconcile reads
+    (reconcile's query carries the same condition, so both databases use the partial index)."""
+    return sa.text(UNRECONCILED)
+
+
+# NULL where the row has no shadow yet (the portable spelling of "is distinct from")
+UNRECONCILED = "(reconciled_hash IS NULL OR reconciled_hash <> content_hash)"
+
+
 def build_metadata() -> sa.MetaData:
     metadata = sa.MetaData()
     ts = lambda name, **kw: sa.Column(name, sa.DateTime(timezone=True), **kw)  # noqa: E731
@@ -88,6 +98,14 @@ def build_metadata() -> sa.MetaData:
                 sa.Column("content_hash", sa.String(64), nullable=False, comment="Hash of the mapped fields: a changed record has a new hash (diffing and echo suppression)"),
                 ts("pulled_at", nullable=False, comment="When the record was last pulled"),
                 ts("deleted_at", comment="Set when a complete pull no longer found the record (deleted in that system)"),
+                sa.Column("reconciled_hash", sa.String(64), comment="The hash of the record's shadow (what the system held "
+                          "after our last confirmed read or write), kept beside content_hash: where they differ, "
+                          "the next reconcile reads the row"),
+                # Reconcile finds the rows to read through these, not by reading the whole table.
+                sa.Index(f"ix_{staging_table_name(side, entity.name)}_unreconciled", "remote_id",
+                         sqlite_where=_unreconciled_clause(), postgresql_where=_unreconciled_clause()),
+                sa.Index(f"ix_{staging_table_name(side, entity.name)}_deleted", "remote_id",
+                         sqlite_where=sa.text("deleted_at IS NOT NULL"), postgresql_where=sa.text("deleted_at IS NOT NULL")),
                 comment=f"{entity.description} As last pulled from the {side.upper()}.",
             )
         sa.Table(
@@ -413,6 +431,7 @@ class HubStore:
         METADATA.create_all(self.engine)
         self._add_missing_columns()
         self._add_missing_references()
+        self._add_missing_indexes()
         create_views(self, replace=False)
 
     def _add_missing_columns(self) -> None:
@@ -427,6 +446,14 @@ class HubStore:
                     if column.name not in present and column.nullable:
                         kind = column.type.compile(dialect=conn.dialect)
                         conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+    def _add_missing_indexes(self) -> None:
+        """A hub made by an earlier version gains the staging tables' indexes added since."""
+        with self.engine.begin() as conn:
+            for side in SIDES:
+                for entity in ENTITIES.values():
+                    for index in staging(side, entity.name).indexes:
+                        index.create(conn, checkfirst=True)
 
     def _add_missing_references(self) -> None:
         """A hub made before the golden tables had foreign keys gains them and their indexes. A row

@@ -63,14 +63,13 @@ def detect(conn: sa.Connection, config: SyncConfig, entity: Entity, systems: dic
     deleted: list[str] = []
     for side, system in systems.items():
         table = staging(side, entity.name)
+        # the rows deleted there first (the staging table's partial index), not the whole id map
+        deleted_there = sa.select(table.c.remote_id).where(table.c.deleted_at.is_not(None))
         query = (
             sa.select(id_map.c.hub_id)
-            .select_from(
-                table.join(id_map, sa.and_(id_map.c.entity == entity.name, id_map.c.system == system,
-                                           id_map.c.remote_id == table.c.remote_id))
-                .join(golden, golden.c.hub_id == id_map.c.hub_id)
-            )
-            .where(table.c.deleted_at.is_not(None), id_map.c.gone_at.is_(None), golden.c.deleted_at.is_(None))
+            .select_from(id_map.join(golden, golden.c.hub_id == id_map.c.hub_id))
+            .where(id_map.c.entity == entity.name, id_map.c.system == system, id_map.c.remote_id.in_(deleted_there),
+                   id_map.c.gone_at.is_(None), golden.c.deleted_at.is_(None))
         )
         hub_ids = list(conn.execute(query).scalars())
         for start in range(0, len(hub_ids), 500):

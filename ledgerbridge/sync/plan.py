@@ -70,8 +70,10 @@ class Plan:
         """Records that must be looked at again next time: waiting for a parent, a retry or a review."""
         return set(self.waiting) | set(self.deferred) | self.under_review
 
-    def done(self) -> set[str]:
-        return self.considered - self.still_queued()
+    def done(self) -> Iterator[str]:
+        """The records looked at that leave the queue (a generator: a first plan looks at every record)."""
+        still = self.still_queued()
+        return (hub_id for hub_id in self.considered if hub_id not in still)
 
     def skip(self, hub_id: str, reason: str) -> None:
         self.not_created[hub_id] = reason

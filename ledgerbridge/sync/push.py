@@ -2,7 +2,8 @@
 
 For each write the intent is committed first (status sent, with the time), then the remote call
 is made, then the remote id, the stored record, its shadow and hash are committed together
-(confirmed). What can go wrong has one answer each:
+(confirmed); intents and results are committed for a batch of writes at a time (BATCH_SIZE), the
+calls made one by one in between. What can go wrong has one answer each:
 
 - the system refuses the record (4xx): failed, held in quarantine with the system's own reason,
   not sent again until the record changes; the other writes go on;
@@ -99,71 +100,109 @@ def push(
         shadows = load_shadows(conn, entity, connector.system, [r["hub_id"] for r in planned if r["operation"] == "update"])
         staged = _staged(conn, side, entity_name, [r["remote_id"] for r in planned if r["remote_id"]])
 
-    for row in planned:
-        payload = json.loads(row["payload"])
-        values, _ = coerce(entity, payload["values"])
-        send = tuple(payload.get("send") or values)
-        label = payload.get("label", "")
-        with store.begin() as conn:
-            now = utcnow()
-            conn.execute(
-                outbox.update()
-                .where(outbox.c.id == row["id"])
-                .values(status=box.SENT, attempts=outbox.c.attempts + 1, run_id=run_id, sent_at=now, updated_at=now)
-            )
+    for start in range(0, len(planned), BATCH_SIZE):
+        batch = planned[start : start + BATCH_SIZE]
+        _mark_sent(store, entity, batch, run_id)
+        confirmed: list[_Confirmation] = []
+        try:
+            for row in batch:
+                _send(store, connector, entity, side, row, shadows, staged, policy, result, systems, confirmed)
+        finally:
+            # Written even when the batch stops half-way (an error no record explains): what happened
+            # is recorded; rows not reached stay sent and are settled like any unanswered call.
+            _confirm_many(store, confirmed, side, entity_name, fields, run_id)
+        for item in confirmed:
+            if item.row["operation"] == "create":
+                result.created += 1
+            else:
+                result.updated += 1
+    return result
+
+
+# Writes whose intent is recorded in one transaction before their calls, and whose results are
+# recorded in one after them. A run killed in between leaves the batch's rows `sent`, the state an
+# unanswered call leaves: an update is sent again (the same values), a create is looked up first.
+BATCH_SIZE = 50
+
+
+@dataclass
+class _Confirmation:
+    row: Any
+    stored: RemoteRecord
+    send: tuple[str, ...]
+    expected: dict[str, Any] | None
+
+
+def _mark_sent(store: HubStore, entity: Entity, batch: list[Any], run_id: str | None) -> None:
+    outbox = T["outbox"]
+    now = utcnow()
+    with store.begin() as conn:
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.id.in_([row["id"] for row in batch]))
+            .values(status=box.SENT, attempts=outbox.c.attempts + 1, run_id=run_id, sent_at=now, updated_at=now)
+        )
+        for row in batch:
+            values = json.loads(row["payload"]).get("values", {})
             if row["operation"] == "create" and entity.number_field and values.get(entity.number_field):
                 # A number assigned before the call (hub or CRM policy) is the create's natural key.
-                hub_table = hub(entity_name)
+                hub_table = hub(entity.name)
                 conn.execute(
                     hub_table.update()
                     .where(hub_table.c.hub_id == row["hub_id"], hub_table.c[entity.number_field].is_(None))
                     .values({entity.number_field: values[entity.number_field]})
                 )
-        what = {"hub_id": row["hub_id"], "record": label}
-        if row["operation"] in DELETE_OPERATIONS:
-            try:
-                how = _follow_delete(connector, entity, row["operation"], row["remote_id"])
-            except ConnectorError as exc:
-                _retry_or_fail(store, row, str(exc), policy, result, what, side)
-                continue
-            _followed(store, row, how, side, entity_name, systems)
-            result.deleted.append({**what, "done": how})
-            continue
+
+
+def _send(store: HubStore, connector: Connector, entity: Entity, side: str, row: Any, shadows: dict[str, Any],
+          staged: dict[str, Any], policy: RetryConfig, result: PushResult, systems: dict[str, str],
+          confirmed: list[_Confirmation]) -> None:
+    """Make one planned write's call; a success joins `confirmed`, anything else is recorded here."""
+    entity_name = entity.name
+    payload = json.loads(row["payload"])
+    values, _ = coerce(entity, payload["values"])
+    send = tuple(payload.get("send") or values)
+    label = payload.get("label", "")
+    what = {"hub_id": row["hub_id"], "record": label}
+    if row["operation"] in DELETE_OPERATIONS:
         try:
-            if row["operation"] == "create":
-                stored = _create_once(connector, entity_name, entity.number_field, values)
-            else:
-                expected = shadows.get(row["hub_id"]) or staged.get(row["remote_id"]) or {}
-                guard = _unchanged_since_read(entity, connector.system, send, expected)
-                stored = connector.update(entity_name, row["remote_id"], {k: values.get(k) for k in send}, guard=guard)
-        except StaleWrite as exc:
-            _close(store, row, box.OBSOLETE, str(exc), requeue=side)
-            result.stale += 1
-            continue
-        except RecordGone as exc:
-            _gone(store, row, str(exc))
-            result.gone.append({**what, "error": str(exc)})
-            continue
-        except RecordRejected as exc:
-            _refused(store, row, str(exc), entity_name, connector.system, label, exc.field_errors)
-            result.failed.append({**what, "error": str(exc)})
-            continue
-        except OutcomeUnknown as exc:
-            if row["operation"] == "create":
-                _close(store, row, box.SENT, f"{exc}; the record is looked up before the create is sent again")
-                result.uncertain.append({**what, "error": str(exc)})
-            else:  # an update sends the same values again safely
-                _retry_or_fail(store, row, str(exc), policy, result, what, side)
-            continue
+            how = _follow_delete(connector, entity, row["operation"], row["remote_id"])
         except ConnectorError as exc:
             _retry_or_fail(store, row, str(exc), policy, result, what, side)
-            continue
-        _confirm(store, row, stored, side, entity_name, fields, run_id, send=send, expected=shadows.get(row["hub_id"]))
+            return
+        _followed(store, row, how, side, entity_name, systems)
+        result.deleted.append({**what, "done": how})
+        return
+    try:
         if row["operation"] == "create":
-            result.created += 1
+            stored = _create_once(connector, entity_name, entity.number_field, values)
         else:
-            result.updated += 1
-    return result
+            expected = shadows.get(row["hub_id"]) or staged.get(row["remote_id"]) or {}
+            guard = _unchanged_since_read(entity, connector.system, send, expected)
+            stored = connector.update(entity_name, row["remote_id"], {k: values.get(k) for k in send}, guard=guard)
+    except StaleWrite as exc:
+        _close(store, row, box.OBSOLETE, str(exc), requeue=side)
+        result.stale += 1
+        return
+    except RecordGone as exc:
+        _gone(store, row, str(exc))
+        result.gone.append({**what, "error": str(exc)})
+        return
+    except RecordRejected as exc:
+        _refused(store, row, str(exc), entity_name, connector.system, label, exc.field_errors)
+        result.failed.append({**what, "error": str(exc)})
+        return
+    except OutcomeUnknown as exc:
+        if row["operation"] == "create":
+            _close(store, row, box.SENT, f"{exc}; the record is looked up before the create is sent again")
+            result.uncertain.append({**what, "error": str(exc)})
+        else:  # an update sends the same values again safely
+            _retry_or_fail(store, row, str(exc), policy, result, what, side)
+        return
+    except ConnectorError as exc:
+        _retry_or_fail(store, row, str(exc), policy, result, what, side)
+        return
+    confirmed.append(_Confirmation(row, stored, send, shadows.get(row["hub_id"])))
 
 
 def _follow_delete(connector: Connector, entity: Entity, operation: str, remote_id: str) -> str:
@@ -203,7 +242,8 @@ def confirm_found(store: HubStore, row: Any, record: RemoteRecord, side: str, en
     """A create without an answer whose record a lookup found: confirmed as if the answer had come."""
     entity = model_entity(entity_name)
     fields = tuple(f for f in mapped_fields(row["system"], entity_name) if f in entity.field_by_name)
-    _confirm(store, row, record, side, entity_name, fields, run_id, send=tuple(json.loads(row["payload"])["values"]))
+    _confirm_many(store, [_Confirmation(row, record, tuple(json.loads(row["payload"])["values"]), None)], side,
+                  entity_name, fields, run_id)
 
 
 def _unchanged_since_read(entity: Entity, system: str, send: tuple[str, ...], expected: dict[str, Any]):
@@ -282,108 +322,84 @@ def _gone(store: HubStore, row: Any, error: str) -> None:
         mark_gone(conn, row["entity"], row["system"], [row["hub_id"]], "deleted", now)
 
 
-def _confirm(
-    store: HubStore,
-    row: Any,
-    stored: RemoteRecord,
-    side: str,
-    entity_name: str,
-    fields: tuple[str, ...],
-    run_id: str | None,
-    *,
-    send: tuple[str, ...],
-    expected: dict[str, Any] | None = None,
-) -> None:
-    """Record a write that happened: staging holds the record as stored, the shadow what we know
-    the system holds because we wrote it (the fields sent) or read it (the others, from the shadow
-    before the write), so a field changed there by someone else meanwhile still shows as a change."""
+def _confirm_many(store: HubStore, items: list[_Confirmation], side: str, entity_name: str,
+                  fields: tuple[str, ...], run_id: str | None) -> None:
+    """Record writes that happened, in one transaction: staging holds each record as stored, the
+    shadow what we know the system holds because we wrote it (the fields sent) or read it (the
+    others, from the shadow before the write), so a field changed there by someone else meanwhile
+    still shows as a change."""
+    if not items:
+        return
     entity = model_entity(entity_name)
-    values, _ = coerce(entity, stored.values)
-    values = normalise_record(entity_name, values)
-    stored_hash = content_hash(values, fields)
     now = utcnow()
-    table = staging(side, entity_name)
+    table, outbox = staging(side, entity_name), T["outbox"]
     with store.begin() as conn:
-        before = conn.execute(sa.select(table).where(table.c.remote_id == stored.remote_id)).mappings().first()
-        base = expected if expected is not None else (dict(before) if before is not None and row["operation"] == "update" else None)
-        shadow = values if base is None else {**{k: base.get(k) for k in fields}, **{k: values.get(k) for k in send if k in fields}}
-        save_shadow = shadow_row(entity_name, row["hub_id"], row["system"], shadow, fields)
-        store.upsert(conn, T["shadows"], [save_shadow], ["entity", "hub_id", "system"])
-        store.upsert(
-            conn,
-            table,
-            [
-                {
-                    "remote_id": stored.remote_id,
-                    **{name: values.get(name) for name in entity.field_names},
-                    "remote_updated_at": stored.updated_at,
-                    "content_hash": stored_hash,
-                    "pulled_at": now,
-                }
-            ],
-            ["remote_id"],
-        )
-        if row["operation"] == "create":
-            enqueue(conn, entity_name, [row["hub_id"]], sides=("crm" if side == "erp" else "erp",))  # number back
-            conn.execute(
-                dialect_insert(conn, T["id_map"]).on_conflict_do_nothing(),
-                {
-                    "entity": entity_name,
-                    "hub_id": row["hub_id"],
-                    "system": row["system"],
-                    "remote_id": stored.remote_id,
-                    "linked_at": now,
-                    "linked_by": "created",
-                },
-            )
-            # What the system filled in (the number it assigned, defaults) becomes the hub's
-            # where the hub had nothing, so it is written back to the other side, not cleared.
-            hub_table = hub(entity_name)
-            current = conn.execute(sa.select(hub_table).where(hub_table.c.hub_id == row["hub_id"])).mappings().first()
-            filled = {k: values[k] for k in fields if current is not None and current[k] is None and values.get(k) is not None}
-            number = entity.number_field
-            if number and values.get(number) and current is not None and current[number] != values[number]:
-                filled[number] = values[number]  # the number the system assigned on create is its key
-            if filled:
-                conn.execute(
-                    hub_table.update().where(hub_table.c.hub_id == row["hub_id"]).values({**filled, "updated_at": now})
-                )
-        store.upsert(
-            conn,
-            T["sync_state"],
-            [
-                {
-                    "entity": entity_name,
-                    "hub_id": row["hub_id"],
-                    "system": row["system"],
-                    "last_pushed_hash": stored_hash,
-                    "last_sent_hash": row["payload_hash"],
-                    "last_refused_hash": None,
-                    "last_pushed_at": now,
-                    "last_seen_hash": stored_hash,
-                    "last_seen_at": now,
-                }
-            ],
-            ["entity", "hub_id", "system"],
-        )
+        before_rows: dict[str, Any] = {}
+        remote_ids = [item.stored.remote_id for item in items]
+        for start in range(0, len(remote_ids), 500):
+            for record in conn.execute(sa.select(table).where(table.c.remote_id.in_(remote_ids[start : start + 500])))\
+                    .mappings():
+                before_rows[record["remote_id"]] = record
+        shadow_rows, staging_rows, state_rows, audit_rows, outbox_rows = [], [], [], [], []
+        for item in items:
+            row, stored = item.row, item.stored
+            values, _ = coerce(entity, stored.values)
+            values = normalise_record(entity_name, values)
+            stored_hash = content_hash(values, fields)
+            before = before_rows.get(stored.remote_id)
+            base = item.expected if item.expected is not None else (
+                dict(before) if before is not None and row["operation"] == "update" else None)
+            shadow = values if base is None else {**{k: base.get(k) for k in fields},
+                                                  **{k: values.get(k) for k in item.send if k in fields}}
+            shadow_rows.append(shadow_row(entity_name, row["hub_id"], row["system"], shadow, fields))
+            staging_rows.append({"remote_id": stored.remote_id, **{name: values.get(name) for name in entity.field_names},
+                                 "remote_updated_at": stored.updated_at, "content_hash": stored_hash, "pulled_at": now,
+                                 "reconciled_hash": shadow_rows[-1]["shadow_hash"]})
+            if row["operation"] == "create":
+                _record_create(conn, entity, row, stored, values, side, fields, now)
+            state_rows.append({"entity": entity_name, "hub_id": row["hub_id"], "system": row["system"],
+                               "last_pushed_hash": stored_hash, "last_sent_hash": row["payload_hash"],
+                               "last_refused_hash": None, "last_pushed_at": now, "last_seen_hash": stored_hash,
+                               "last_seen_at": now})
+            outbox_rows.append({"b_id": row["id"], "b_remote_id": stored.remote_id})
+            audit_rows.append({"run_id": run_id, "entity": entity_name, "hub_id": row["hub_id"], "system": row["system"],
+                               "operation": row["operation"],
+                               "before": to_json({k: before[k] for k in fields}) if before else None,
+                               "after": to_json({k: values.get(k) for k in fields}), "at": now})
+        store.upsert(conn, T["shadows"], list({(r["hub_id"], r["system"]): r for r in shadow_rows}.values()),
+                     ["entity", "hub_id", "system"])
+        store.upsert(conn, table, list({r["remote_id"]: r for r in staging_rows}.values()), ["remote_id"])
+        store.upsert(conn, T["sync_state"], list({(r["hub_id"], r["system"]): r for r in state_rows}.values()),
+                     ["entity", "hub_id", "system"])
         conn.execute(
-            T["outbox"].update()
-            .where(T["outbox"].c.id == row["id"])
-            .values(status=box.CONFIRMED, remote_id=stored.remote_id, last_error=None, next_attempt_at=None, updated_at=now)
+            outbox.update().where(outbox.c.id == sa.bindparam("b_id"))
+            .values(status=box.CONFIRMED, remote_id=sa.bindparam("b_remote_id"), last_error=None, next_attempt_at=None,
+                    updated_at=now),
+            outbox_rows,
         )
-        conn.execute(
-            T["audit_log"].insert(),
-            {
-                "run_id": run_id,
-                "entity": entity_name,
-                "hub_id": row["hub_id"],
-                "system": row["system"],
-                "operation": row["operation"],
-                "before": to_json({k: before[k] for k in fields}) if before else None,
-                "after": to_json({k: values.get(k) for k in fields}),
-                "at": now,
-            },
-        )
+        conn.execute(T["audit_log"].insert(), audit_rows)
+
+
+def _record_create(conn: sa.Connection, entity: Entity, row: Any, stored: RemoteRecord, values: dict[str, Any],
+                   side: str, fields: tuple[str, ...], now: Any) -> None:
+    """A create happened: the link, the number back to the other side, and what the system filled in."""
+    entity_name = entity.name
+    enqueue(conn, entity_name, [row["hub_id"]], sides=("crm" if side == "erp" else "erp",))  # number back
+    conn.execute(
+        dialect_insert(conn, T["id_map"]).on_conflict_do_nothing(),
+        {"entity": entity_name, "hub_id": row["hub_id"], "system": row["system"], "remote_id": stored.remote_id,
+         "linked_at": now, "linked_by": "created"},
+    )
+    # What the system filled in (the number it assigned, defaults) becomes the hub's where the hub
+    # had nothing, so it is written back to the other side, not cleared.
+    hub_table = hub(entity_name)
+    current = conn.execute(sa.select(hub_table).where(hub_table.c.hub_id == row["hub_id"])).mappings().first()
+    filled = {k: values[k] for k in fields if current is not None and current[k] is None and values.get(k) is not None}
+    number = entity.number_field
+    if number and values.get(number) and current is not None and current[number] != values[number]:
+        filled[number] = values[number]  # the number the system assigned on create is its key
+    if filled:
+        conn.execute(hub_table.update().where(hub_table.c.hub_id == row["hub_id"]).values({**filled, "updated_at": now}))
 
 
 def _refused(

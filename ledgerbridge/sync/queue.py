@@ -11,6 +11,7 @@ side planned for the first time (a hub made by an earlier version) is planned in
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import chain
 
 import sqlalchemy as sa
 
@@ -43,10 +44,13 @@ def settle(store: HubStore, conn: sa.Connection, entity: str, side: str, done: I
     """The plan was recorded: the records in `done` leave the queue. After a full plan
     (`everything`) the side is marked as planned from the queue from now on."""
     queue = T["plan_queue"]
-    ids = list(done)
-    for start in range(0, len(ids), 500):
-        conn.execute(queue.delete().where(queue.c.entity == entity, queue.c.side == side,
-                                          queue.c.hub_id.in_(ids[start : start + 500])))
+    batch: list[str] = []
+    for hub_id in chain(done, [None]):  # in batches, without a copy of `done` (a first plan's: the whole table)
+        if hub_id is not None:
+            batch.append(hub_id)
+        if batch and (hub_id is None or len(batch) == 500):
+            conn.execute(queue.delete().where(queue.c.entity == entity, queue.c.side == side, queue.c.hub_id.in_(batch)))
+            batch = []
     if everything:
         store.upsert(conn, T["cursors"], [{"system": _marker(side), "entity": entity, "cursor": "queued",
                                            "updated_at": utcnow()}], ["system", "entity"])

@@ -95,10 +95,11 @@ def reconcile(store: HubStore, config: SyncConfig, entity_name: str, *, run_id: 
             # 1. Rows no hub record holds yet get one (matched or new); committed before the merge,
             #    which reads them as linked rows. A run that stops in between leaves linked rows
             #    without a shadow: the next run merges them as first seen.
+            scratch.collect_candidates(entity, systems)
             _match(store, conn, entity, systems, resolvers, result, scratch, now)
             conn.commit()
             # 2. Every changed row, merged chunk by chunk: a hub record's rows of both sides together.
-            changed = scratch.changed_hub_ids(entity, systems)
+            changed = scratch.changed_hub_ids()
             for low, high in changed:
                 rows = {side: _changed_rows(conn, entity, side, systems[side], resolvers[side], result,
                                             scratch.changed, low, high) for side in systems}
@@ -151,6 +152,7 @@ def _merge_chunk(store: HubStore, conn: sa.Connection, config: SyncConfig, entit
     conflicts: list[dict[str, Any]] = []
     field_names = entity.field_names  # a property that builds a tuple: once per chunk
     owners = {name: config.owner_of(entity_name, name) for name in field_names}
+    reconciled: dict[str, list[dict[str, str]]] = {side: [] for side in systems}  # the shadows' hashes, per row
     for hub_id, sides in by_hub.items():
         base = bases.get(hub_id)
         side_bases = {side: shadows[side].get(hub_id) for side in sides}
@@ -158,7 +160,9 @@ def _merge_chunk(store: HubStore, conn: sa.Connection, config: SyncConfig, entit
         for conflict in found:
             conflicts.append({"hub_id": hub_id, **conflict})
         for side, row in sides.items():
-            shadow_writes.append(shadow_row(entity_name, hub_id, systems[side], row.staged, fields[side]))
+            shadow = shadow_row(entity_name, hub_id, systems[side], row.staged, fields[side])
+            shadow_writes.append(shadow)
+            reconciled[side].append({"b_remote_id": row.remote_id, "b_hash": shadow["shadow_hash"]})
         if base is None:
             result.created += 1
             hub_writes.append({"hub_id": hub_id, **merged, "created_at": now, "updated_at": now})
@@ -177,6 +181,11 @@ def _merge_chunk(store: HubStore, conn: sa.Connection, config: SyncConfig, entit
     for ref in entity.references:
         enqueue(conn, ref.reference, [w[ref.name] for w in new_children if w.get(ref.name)])
     save_shadows(store, conn, shadow_writes)
+    for side, hashes in reconciled.items():
+        if hashes:
+            table = staging(side, entity_name)
+            conn.execute(table.update().where(table.c.remote_id == sa.bindparam("b_remote_id"))
+                         .values(reconciled_hash=sa.bindparam("b_hash")), hashes)
     if conflicts:
         conn.execute(T["conflicts"].insert(), [_conflict_row(entity_name, c, run_id, now) for c in conflicts])
 
@@ -190,6 +199,12 @@ def _changed(table: sa.Table, shadows: sa.Table) -> sa.ColumnElement:
     id_map = T["id_map"]
     return sa.and_(sa.or_(shadows.c.shadow_hash.is_(None), shadows.c.shadow_hash != table.c.content_hash),
                    table.c.deleted_at.is_(None), id_map.c.gone_at.is_(None))
+
+
+def _unreconciled(table: sa.Table) -> sa.ColumnElement:
+    """Rows whose copy of their shadow's hash differs from their content (store.UNRECONCILED: the
+    same condition as the staging table's partial index, so only those rows are read)."""
+    return sa.or_(table.c.reconciled_hash.is_(None), table.c.reconciled_hash != table.c.content_hash)
 
 
 def _linked_rows(entity: Entity, side: str, system: str) -> tuple[sa.Table, sa.FromClause]:
@@ -308,6 +323,13 @@ _scratch_pairs = sa.Table(
     sa.Column("a", sa.Text, nullable=False), sa.Column("b", sa.Text, nullable=False),
     prefixes=["TEMPORARY"],
 )
+# staging rows to read: not linked yet, or differing from their shadow (found in one pass per side)
+_scratch_candidates = sa.Table(
+    "lb_reconcile_candidates", _SCRATCH,
+    sa.Column("side", sa.String(8), primary_key=True), sa.Column("remote_id", sa.Text, primary_key=True),
+    sa.Column("hub_id", sa.String(32)),
+    prefixes=["TEMPORARY"],
+)
 _scratch_changed = sa.Table(
     "lb_reconcile_changed", _SCRATCH, sa.Column("hub_id", sa.String(32), primary_key=True), prefixes=["TEMPORARY"],
 )
@@ -419,13 +441,39 @@ class _Scratch:
             last = page[-1][0]
             yield page
 
-    def changed_hub_ids(self, entity: Entity, systems: dict[str, str]) -> Iterator[tuple[str | None, str]]:
-        """Collect the hub ids with a changed linked row on either side; yield them as ranges
-        (low exclusive, high inclusive) of CHUNK_SIZE hub ids."""
-        changed = _scratch_changed
+    def collect_candidates(self, entity: Entity, systems: dict[str, str]) -> None:
+        """The staging rows this run reads, in one pass over each staging table: those no hub
+        record holds yet and those that differ from their shadow."""
+        id_map, shadows = T["id_map"], T["shadows"]
         for side, system in systems.items():
-            table, joined = _linked_rows(entity, side, system)
-            select = sa.select(T["id_map"].c.hub_id).select_from(joined).where(_changed(table, T["shadows"]))
+            table = staging(side, entity.name)
+            unreconciled = _unreconciled(table)
+            # Rows whose shadow agrees although their copy of its hash does not (a hub made before
+            # the copy existed, a write recorded elsewhere) are not read: their copy is set.
+            agrees = (sa.select(id_map.c.hub_id).select_from(id_map.join(shadows, sa.and_(
+                shadows.c.entity == id_map.c.entity, shadows.c.system == id_map.c.system,
+                shadows.c.hub_id == id_map.c.hub_id)))
+                .where(id_map.c.entity == entity.name, id_map.c.system == system,
+                       id_map.c.remote_id == table.c.remote_id, shadows.c.shadow_hash == table.c.content_hash))
+            self.conn.execute(table.update().where(unreconciled, agrees.exists())
+                              .values(reconciled_hash=table.c.content_hash))
+            joined = table.outerjoin(
+                id_map, sa.and_(id_map.c.entity == entity.name, id_map.c.system == system,
+                                id_map.c.remote_id == table.c.remote_id),
+            ).outerjoin(
+                shadows, sa.and_(shadows.c.entity == entity.name, shadows.c.system == system,
+                                 shadows.c.hub_id == id_map.c.hub_id),
+            )
+            select = sa.select(sa.literal(side), table.c.remote_id, id_map.c.hub_id).select_from(joined).where(
+                unreconciled, _changed(table, shadows))
+            self.conn.execute(_scratch_candidates.insert().from_select(["side", "remote_id", "hub_id"], select))
+
+    def changed_hub_ids(self) -> Iterator[tuple[str | None, str]]:
+        """The hub ids with a changed row on either side (read by collect_candidates, or linked by
+        the matching), as ranges (low exclusive, high inclusive) of CHUNK_SIZE hub ids."""
+        changed, candidates, rows = _scratch_changed, _scratch_candidates, _scratch_rows
+        for select in (sa.select(candidates.c.hub_id).where(candidates.c.hub_id.is_not(None)),
+                       sa.select(rows.c.hub_id).where(rows.c.side.in_(("crm", "erp")), rows.c.hub_id.is_not(None))):
             self.conn.execute(dialect_insert(self.conn, changed).from_select(["hub_id"], select).on_conflict_do_nothing())
         low = None
         while True:
@@ -443,17 +491,16 @@ def _key_text(key: tuple) -> str:
     return to_json({"k": list(key)})
 
 
-def _unlinked_pages(conn: sa.Connection, entity: Entity, side: str, system: str) -> Iterator[list[Mapping[str, Any]]]:
+def _unlinked_pages(conn: sa.Connection, entity: Entity, side: str) -> Iterator[list[Mapping[str, Any]]]:
     """Staging rows no hub record holds yet (and not deleted there), page by page."""
-    table, id_map = staging(side, entity.name), T["id_map"]
-    joined = table.outerjoin(id_map, sa.and_(id_map.c.entity == entity.name, id_map.c.system == system,
-                                             id_map.c.remote_id == table.c.remote_id))
+    table, candidates = staging(side, entity.name), _scratch_candidates
+    joined = candidates.join(table, table.c.remote_id == candidates.c.remote_id)
     last = None
     while True:
-        query = sa.select(table).select_from(joined).where(id_map.c.hub_id.is_(None), table.c.deleted_at.is_(None))
+        query = sa.select(table).select_from(joined).where(candidates.c.side == side, candidates.c.hub_id.is_(None))
         if last is not None:
-            query = query.where(table.c.remote_id > last)
-        page = conn.execute(query.order_by(table.c.remote_id).limit(PAGE * 4)).mappings().all()
+            query = query.where(candidates.c.remote_id > last)
+        page = conn.execute(query.order_by(candidates.c.remote_id).limit(PAGE * 4)).mappings().all()
         if not page:
             return
         last = page[-1]["remote_id"]
@@ -496,7 +543,7 @@ def _match(store: HubStore, conn: sa.Connection, entity: Entity, systems: dict[s
     field_names = entity.field_names
     for side, system in systems.items():
         creates = _unconfirmed_creates(conn, entity.name, system)
-        for page in _unlinked_pages(conn, entity, side, system):
+        for page in _unlinked_pages(conn, entity, side):
             rows, keys = [], []
             for record in page:
                 values = {name: record[name] for name in field_names}

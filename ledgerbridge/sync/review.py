@@ -56,6 +56,11 @@ def decide(conn: sa.Connection, ids: list[int], *, accept: bool, systems: dict[s
         conn.execute(state.delete().where(state.c.entity == entity, state.c.hub_id.in_([keep, drop])))
         shadows = T["shadows"]  # without a shadow both rows are read again
         conn.execute(shadows.delete().where(shadows.c.entity == entity, shadows.c.hub_id.in_([keep, drop])))
+        for side, system in systems.items():  # ... and their staging rows say so (reconcile reads those)
+            table = staging(side, entity)
+            linked = sa.select(id_map.c.remote_id).where(id_map.c.entity == entity, id_map.c.system == system,
+                                                         id_map.c.hub_id.in_([keep, drop]))
+            conn.execute(table.update().where(table.c.remote_id.in_(linked)).values(reconciled_hash=None))
         _repoint_references(conn, entity, drop, keep)
         conn.execute(hub(entity).delete().where(hub(entity).c.hub_id == drop))
         # Both sides are read afresh by the next reconcile and merged as a first sight of the pair: a
