@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import make_config
-from ledgerbridge.store import T, hub
+from ledgerbridge.store import T, hub, staging
 from ledgerbridge.sync import plan as plan_module
 from ledgerbridge.sync import reconcile as reconcile_module
 from sync_helpers import engine_for, writes
@@ -89,3 +89,28 @@ def test_a_full_plan_in_chunks_creates_each_record_once_and_writes_its_number_ba
     engine_for(config, store).run()
     engine_for(config, store).run()
     assert writes(webcrm, crm_mark) == [] and writes(economic, erp_mark) == []
+
+
+def test_reconcile_reads_only_rows_that_differ_from_their_shadow(setup):
+    config, store, webcrm, economic = setup
+    numbers = economic.seed("debtors", [{"name": f"Firma {i:02d} ApS", "country": "DK"} for i in range(5)])
+    org_ids = webcrm.seed("debtors", [_organisation(f"Firma {i:02d} ApS", n) for i, n in enumerate(numbers)])
+    engine = engine_for(config, store)
+    engine.run()
+    engine.run()
+    assert engine.reconcile("debtors").changed == 0
+    # A hub made before staging kept a copy of the shadow's hash: nothing is read, the copies are set.
+    with store.begin() as conn:
+        for side in ("crm", "erp"):
+            conn.execute(staging(side, "debtors").update().values(reconciled_hash=None))
+    assert engine.reconcile("debtors").changed == 0
+    with store.connect() as conn:
+        unset = [conn.execute(sa.select(sa.func.count()).select_from(staging(side, "debtors"))
+                              .where(staging(side, "debtors").c.reconciled_hash.is_(None))).scalar_one()
+                 for side in ("crm", "erp")]
+    assert unset == [0, 0]
+    webcrm.update_raw("Organisations", org_ids[3], {"OrganisationCity": "Odense"})
+    engine.pull("crm", "debtors")
+
+    assert engine.reconcile("debtors").changed == 1
+    assert engine.reconcile("debtors").changed == 0
