@@ -58,12 +58,21 @@ def _mapped(system: str, entity: str) -> tuple[str, ...]:
     return registry.mapped_fields(system, entity) if entity in registry.get(system).entities else ()
 
 
-def _systems_mapping(entity: str, field: str) -> dict[str, list[str]]:
-    """role -> labels of the registered systems whose mapping carries the field, for that role."""
+def shipped_systems() -> tuple[str, ...]:
+    """The systems ledgerbridge itself ships (its packages), not plug-ins or systems tests register:
+    what the committed docs/data-dictionary.md describes."""
+    from ledgerbridge.systems import registry
+
+    return tuple(name for name, system in registry.systems().items()
+                 if system.mapping.__module__.startswith("ledgerbridge.systems."))
+
+
+def _systems_mapping(entity: str, field: str, systems: tuple[str, ...]) -> dict[str, list[str]]:
+    """role -> labels of `systems` whose mapping carries the field, for that role."""
     from ledgerbridge.systems import registry
 
     carried: dict[str, list[str]] = {side: [] for side in SIDES}
-    for name in registry.names():
+    for name in systems:
         system = registry.get(name)
         if field in _mapped(name, entity):
             for side in SIDES:
@@ -72,12 +81,12 @@ def _systems_mapping(entity: str, field: str) -> dict[str, list[str]]:
     return carried
 
 
-def _source(entity: Entity | None, column: sa.Column, side: str | None) -> str:
+def _source(entity: Entity | None, column: sa.Column, side: str | None, systems: tuple[str, ...]) -> str:
     """Where a table column's values come from."""
     if entity is None or column.name not in entity.field_by_name:
         return SYNC_STATE
     field = entity[column.name]
-    carried = _systems_mapping(entity.name, field.name)
+    carried = _systems_mapping(entity.name, field.name, systems)
     sides = [side] if side else list(SIDES)
     found = "; ".join(f"{s.upper()}: {', '.join(carried[s]) or 'none maps it'}" for s in sides)
     return found if side else f"{found} (owner: {field.owner.value})"
@@ -89,10 +98,11 @@ def _constraints(column: sa.Column) -> str:
     return ", ".join(found)
 
 
-def _table(table: sa.Table, kind: str, entity: Entity | None = None, side: str | None = None) -> RelationEntry:
+def _table(table: sa.Table, kind: str, systems: tuple[str, ...], entity: Entity | None = None,
+           side: str | None = None) -> RelationEntry:
     return RelationEntry(table.name, kind, table.comment or "", tuple(
         ColumnEntry(c.name, {d: sql_type(c.type, d) for d in DIALECTS}, _constraints(c), c.comment or "",
-                    _source(entity, c, side))
+                    _source(entity, c, side, systems))
         for c in table.columns))
 
 
@@ -105,13 +115,17 @@ def _view(name: str) -> RelationEntry:
         for c in view.columns))
 
 
-def relations() -> list[RelationEntry]:
-    """Every table and view of a hub: golden, staging, sync state, then the views."""
-    found = [_table(METADATA.tables[hub_table_name(e.name)], "golden table", e) for e in ENTITIES.values()]
-    found += [_table(METADATA.tables[staging_table_name(side, e.name)], "staging table", e, side)
+def relations(systems: tuple[str, ...] | None = None) -> list[RelationEntry]:
+    """Every table and view of a hub: golden, staging, sync state, then the views; sources name
+    `systems` (default: every registered one)."""
+    from ledgerbridge.systems import registry
+
+    systems = registry.names() if systems is None else tuple(systems)
+    found = [_table(METADATA.tables[hub_table_name(e.name)], "golden table", systems, e) for e in ENTITIES.values()]
+    found += [_table(METADATA.tables[staging_table_name(side, e.name)], "staging table", systems, e, side)
               for e in ENTITIES.values() for side in SIDES]
     listed = {r.name for r in found}
-    found += [_table(t, "sync table") for t in METADATA.sorted_tables if t.name not in listed]
+    found += [_table(t, "sync table", systems) for t in METADATA.sorted_tables if t.name not in listed]
     found += [_view(name) for name in views(DIALECTS[0])]
     return found
 
@@ -126,10 +140,10 @@ SECTIONS = (
 )
 
 
-def render(dialect: str | None = None) -> str:
+def render(dialect: str | None = None, systems: tuple[str, ...] | None = None) -> str:
     """The dictionary as Markdown; with `dialect` only that database's types, else both."""
     dialects = [dialect] if dialect else list(DIALECTS)
-    found = relations()
+    found = relations(systems)
     type_headers = " | ".join(f"type ({DIALECT_NAMES[d]})" for d in dialects)
     lines = [
         "# Data dictionary",
