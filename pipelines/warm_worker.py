@@ -18,8 +18,9 @@ applied yet and, per entity, applies them as one burst:
 4. mark the claimed events applied by the burst, then release the lease.
 
 A burst that raises leaves its events pending and the entity is tried again with a growing pause
-(2 s doubling to 5 min); what the failing step did before it raised is idempotent (outbox,
-shadows). Scheduled, nightly and UI-launched runs stay ordinary Dagster runs. Without this worker
+(0.5 s doubling to 5 min: on a SQLite hub a write can meet "database is locked" while another
+process writes, which passes at once; a system that is down is asked less and less often); what
+the failing step did before it raised is idempotent (outbox, shadows). Scheduled, nightly and UI-launched runs stay ordinary Dagster runs. Without this worker
 (e.g. `ledgerbridge webhooks` beside a separate daemon) the inbox sensor launches runs instead; see
 pipelines/sensors.py and docs/serve.md.
 """
@@ -75,7 +76,7 @@ log = logging.getLogger("ledgerbridge.warm_worker")
 
 
 POLL_SECONDS = 0.25  # an empty inbox read costs well under a millisecond
-MAX_PAUSE = 300.0
+FIRST_PAUSE, MAX_PAUSE = 0.5, 300.0  # seconds before a failed entity is tried again
 
 
 @dataclass
@@ -148,8 +149,9 @@ class LoadedSystemsResource(SystemsResource):
         return build_connector(LOADED_CONFIGS[self.config_path].side(side))
 
 
-OPEN_STORES: dict[str, HubStore] = {}  # url -> the worker's store
-LOADED_CONFIGS: dict[str, SyncConfig] = {}  # path -> the worker's configuration
+# What those two hand to every copy Dagster makes of them, by the field the copy keeps.
+OPEN_STORES: dict[str, HubStore] = {}  # hub URL (password hidden) -> the worker's store
+LOADED_CONFIGS: dict[str, SyncConfig] = {}  # configuration path -> the worker's configuration
 
 
 def lineage_order(assets: list[AssetsDefinition]) -> list[AssetsDefinition]:
@@ -213,7 +215,6 @@ class WarmWorker:
         """Evaluate each entity's quality suites once for both targets: the first evaluation in a
         process loads Great Expectations (seconds); after it, a burst's checks take milliseconds."""
         from ledgerbridge.quality.suites import warm as warm_suite
-        from ledgerbridge.systems import build_connector
 
         started = time.monotonic()
         for system in (self.config.erp, self.config.crm):
@@ -283,7 +284,7 @@ class WarmWorker:
                      if burst.blocked else "")
             return
         failures = self.failures[entity] = self.failures.get(entity, 0) + 1
-        pause = min(MAX_PAUSE, 2.0 ** failures)
+        pause = min(MAX_PAUSE, FIRST_PAUSE * 2.0 ** (failures - 1))
         self.retry_at[entity] = time.monotonic() + pause
         log.error("%s: %s failed at %s (%s: %s); its %d event(s) stay pending, next try in %.0f s",
                   entity, burst.burst_id, burst.failed_at.to_user_string() if burst.failed_at else "?",
