@@ -180,6 +180,7 @@ def test_two_workers_never_sync_one_entity_at_once_and_apply_each_event_once(lin
     assert [c["name"] for c in economic.all_raw("customers")] == ["Name 7 ApS"]
 
 
+@pytest.mark.slow  # the refused pull step is retried by its retry policy (5 s, then 10 s) before the run fails
 def test_a_run_waits_for_the_entity_the_worker_syncs_and_the_worker_for_a_run(linked, webcrm, economic, monkeypatch):
     path, store, receiver_url, org_id = linked
     monkeypatch.setattr(hub_store_resource, "RUN_LEASE_WAIT", 0.5)
@@ -213,3 +214,25 @@ def test_a_lease_another_holder_keeps_is_not_taken(sqlite_store):
         assert holder_of(sqlite_store, "contacts") is None  # what the second took is given back
     with held(sqlite_store, ["debtors"], "second"):
         assert holder_of(sqlite_store, "debtors") == "second"
+
+
+def test_a_burst_that_fails_keeps_its_events_pending_and_is_tried_again(linked, webcrm, economic):
+    path, store, receiver_url, org_id = linked
+    with instance_for_test() as instance:
+        worker = WarmWorker.for_config_file(path, instance)
+        rename(webcrm, receiver_url, org_id, "After ApS")
+        webcrm.inject_fault(status=500, path_prefix="/Organisations", remaining=1000)  # webCRM is down
+
+        [failed] = worker.pass_once()
+
+        assert not failed.completed and failed.failed_at is not None
+        assert [applied for _, applied in inbox_marks(store)] == [None]
+        assert holder_of(store, "debtors") is None  # the lease is given back
+        assert worker.pass_once() == []  # not before its pause
+        webcrm.faults.clear()  # webCRM is back
+        time.sleep(worker.retry_at["debtors"] - time.monotonic() + 0.1)
+        [again] = worker.pass_once()
+
+        assert again.completed
+        assert [c["name"] for c in economic.all_raw("customers")] == ["After ApS"]
+        assert [applied for _, applied in inbox_marks(store)] == [again.burst_id]
