@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from ledgerbridge.model import ENTITIES, Entity
-from ledgerbridge.store import T, hub, hub_table_name
+from ledgerbridge.schema import T, hub, hub_table_name
 
 DIALECTS = ("sqlite", "postgresql")
 

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ledgerbridge.analytics import DIALECTS, View, views
 from ledgerbridge.model import ENTITIES, Entity
-from ledgerbridge.store import METADATA, SIDES, hub_table_name, staging_table_name
+from ledgerbridge.schema import METADATA, SIDES, hub_table_name, staging_table_name
 
 DIALECT_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 _COMPILERS = {"sqlite": sqlite.dialect(), "postgresql": postgresql.dialect()}
