@@ -405,7 +405,8 @@ def test_a_sync_killed_mid_write_leaves_no_half_record_and_the_next_run_complete
     run_killed(tmp_path, config, side="erp", point="between_tables", table='INSERT INTO "ADRESSEN"')
     addresses = [r["ADRESSNUMMER"] for r in europa.rows("ADRESSEN")]
     accounts = [r["ADRESSNUMMER"] for r in europa.rows("DEBITOREN")]
-    assert addresses == accounts == ["30001"]
+    # (which address goes first is the plan's order, not part of the promise)
+    assert addresses == accounts and len(addresses) == 1 and addresses[0] in {"30001", "30002", "30003", "30004"}
 
     # Killed after the next address's COMMIT, before the hub knew of it: found again, not written twice.
     run_killed(tmp_path, config, side="erp", point="after_commit", entity="debtors")
