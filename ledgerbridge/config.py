@@ -312,6 +312,7 @@ class RetentionConfig(Strict):
     inbox_days: int = Field(14, ge=1)  # webhook bodies
     quarantine_resolved_days: int = Field(30, ge=1)  # values of findings that were fixed
     conflict_values_days: int = Field(365, ge=1)  # the values both sides held in a conflict
+    notifications_resolved_days: int = Field(180, ge=1)  # notifications that were resolved (no personal data)
 
 
 class DagsterConfig(Strict):

@@ -163,6 +163,11 @@ def test_retention_prunes_old_copies_and_keeps_what_happened(sqlite_store):
             conn.execute(T["inbox"].insert(), {"system": "webcrm", "entity": "contacts", "event": "updated",
                                                 "remote_id": "1", "payload": '{"PersonEmail": "a@b.dk"}',
                                                 "received_at": at})
+        for n, (status, at) in enumerate((("resolved", old), ("resolved", recent), ("open", old))):
+            conn.execute(T["notifications"].insert(), {
+                "kind": "check_failure", "about": f"check {n}", "event_key": f"event {n}", "severity": "error",
+                "text": "a gate stopped a push", "status": status, "opened_at": at,
+                "resolved_at": at if status == "resolved" else None, "delivery": "{}"})
 
     result = prune(store, RetentionConfig())
 
@@ -172,6 +177,9 @@ def test_retention_prunes_old_copies_and_keeps_what_happened(sqlite_store):
         assert conn.execute(sa.select(sa.func.count()).select_from(T["audit_log"])).scalar_one() == 1
         assert sorted(conn.execute(sa.select(T["outbox"].c.payload)).scalars()) == sorted(["{}", '{"values": {"email": "a@b.dk"}}'])
         assert conn.execute(sa.select(sa.func.count()).select_from(T["outbox"])).scalar_one() == 2  # what happened stays
+        # a resolved notification goes after its period; an open one stays however old
+        assert sorted(conn.execute(sa.select(T["notifications"].c.about)).scalars()) == ["check 1", "check 2"]
+    assert result.pruned["resolved notifications"] == 1
 
 
 def test_the_dagster_storage_holds_no_personal_data(tmp_path, sqlite_store, webcrm, economic, secrets_env):

@@ -5,6 +5,7 @@ the values of resolved quarantine findings and the values of old conflicts all h
 records, personal data among them. They serve a person looking into a recent problem; after
 `retention.*_days` they go. The rows that say *that* something happened stay where they are
 needed (outbox status and reason, the quarantine finding, the conflict's field and winner).
+Resolved notifications hold no record data; they go after their period so the table stays small.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class PruneResult:
 def prune(store: HubStore, retention: RetentionConfig, now: datetime | None = None) -> PruneResult:
     now = now or utcnow()
     before = lambda days: now - timedelta(days=days)  # noqa: E731
-    audit, outbox, inbox, quarantine, conflicts = (T[n] for n in ("audit_log", "outbox", "inbox", "quarantine", "conflicts"))
+    audit, outbox, inbox, quarantine, conflicts, notifications = (
+        T[n] for n in ("audit_log", "outbox", "inbox", "quarantine", "conflicts", "notifications"))
     result = PruneResult()
     with store.begin() as conn:
         result.pruned["audit_log"] = conn.execute(
@@ -57,5 +59,10 @@ def prune(store: HubStore, retention: RetentionConfig, now: datetime | None = No
             .where(conflicts.c.detected_at < before(retention.conflict_values_days),
                    sa.or_(conflicts.c.crm_value.is_not(None), conflicts.c.erp_value.is_not(None)))
             .values(crm_value=None, erp_value=None)
+        ).rowcount
+        result.pruned["resolved notifications"] = conn.execute(
+            notifications.delete().where(
+                notifications.c.status == "resolved",
+                notifications.c.resolved_at < before(retention.notifications_resolved_days))
         ).rowcount
     return result
