@@ -74,6 +74,8 @@ def demo_config(workdir: Path, crm_url: str, erp_url: str, crm: str = DEFAULT_CR
         "crm": system_section(get(crm), crm_url),
         "erp": system_section(get(erp), erp_url),
         "hub": {"url": f"sqlite:///{(workdir / 'hub.db').resolve()}"},
+        # Failed runs and failing checks are recorded for the review console (no webhook or mail here).
+        "notify": {"console": True},
         "entities": {
             "debtors": {
                 "direction": "both",
