@@ -20,9 +20,10 @@ applied yet and, per entity, applies them as one burst:
 A burst that raises leaves its events pending and the entity is tried again with a growing pause
 (0.5 s doubling to 5 min: on a SQLite hub a write can meet "database is locked" while another
 process writes, which passes at once; a system that is down is asked less and less often); what
-the failing step did before it raised is idempotent (outbox, shadows). Scheduled, nightly and UI-launched runs stay ordinary Dagster runs. Without this worker
-(e.g. `ledgerbridge webhooks` beside a separate daemon) the inbox sensor launches runs instead; see
-pipelines/sensors.py and docs/serve.md.
+the failing step did before it raised is idempotent (outbox, shadows). Scheduled, nightly, probe
+and UI-launched work stays ordinary Dagster runs. Without this worker (e.g. `ledgerbridge webhooks`
+beside a separate daemon) the inbox sensor launches runs instead; see pipelines/sensors.py and
+docs/serve.md.
 """
 
 from __future__ import annotations
