@@ -206,14 +206,20 @@ def test_a_run_waits_for_the_entity_the_worker_syncs_and_the_worker_for_a_run(li
         assert burst.completed
 
 
-def test_a_lease_another_holder_keeps_is_not_taken(sqlite_store):
-    with held(sqlite_store, ["debtors"], "first"):
+def test_a_lease_another_holder_keeps_is_not_taken(store):
+    with held(store, ["debtors"], "first"):
+        with held(store, ["debtors"], "first"):  # nested: takes nothing, gives nothing back
+            pass
+        assert holder_of(store, "debtors") == "first"
         with pytest.raises(LeaseBusy, match="debtors is being synced by first"):
-            with held(sqlite_store, ["contacts", "debtors"], "second", wait=0.3):
+            with held(store, ["contacts", "debtors"], "second", wait=0.3):
                 pass
-        assert holder_of(sqlite_store, "contacts") is None  # what the second took is given back
-    with held(sqlite_store, ["debtors"], "second"):
-        assert holder_of(sqlite_store, "debtors") == "second"
+        assert holder_of(store, "contacts") is None  # what the second took is given back
+    with held(store, ["debtors"], "second"):
+        assert holder_of(store, "debtors") == "second"
+    assert try_take(store, "debtors", "dead", ttl=0.2)
+    time.sleep(0.3)
+    assert holder_of(store, "debtors") is None and try_take(store, "debtors", "next")  # an expired lease is free
 
 
 def test_a_burst_that_fails_keeps_its_events_pending_and_is_tried_again(linked, webcrm, economic):
