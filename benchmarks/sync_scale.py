@@ -39,9 +39,9 @@ SECRETS = {"LB_BENCH_WEBCRM": "bench-key", "LB_BENCH_SECRET": "bench-secret", "L
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 # Figures to compare with, per size. "issue 19": the issue's table (before the plan queue; peak MiB
-# of the whole process, emulators in it). "ce315ac": the commit before this round, measured with this
-# benchmark's scenario on 2026-12-07 at a load of 4-5 (emulators and syncs in one process then: its
-# no-op and 1% memory held what the initial sync had left, so they are not compared).
+# of the whole process, emulators in it). "ce315ac": the commit before this round's changes, run with
+# this benchmark on 2026-12-07 at a load of 7-11 on 2 cores (`--save`; the wall-clock seconds are
+# mostly the load's: compare the CPU seconds).
 BASELINES: dict[str, dict[int, dict[str, float]]] = {
     "issue 19": {
         10_000: {"initial s": 4.3, "no-op s": 0.63, "initial MiB": 169},
@@ -49,10 +49,12 @@ BASELINES: dict[str, dict[int, dict[str, float]]] = {
         300_000: {"initial s": 251.0, "no-op s": 23.7, "initial MiB": 1946},
     },
     "ce315ac": {
-        10_000: {"initial s": 10.73, "initial MiB": 190, "echo s": 1.28, "no-op s": 0.18, "1% s": 3.72,
-                 "1% s w/o push": 0.82, "1% writes/change": 1.00},
-        100_000: {"initial s": 95.89, "initial MiB": 1286, "echo s": 2.83, "no-op s": 2.73, "1% s": 30.08,
-                  "1% s w/o push": 7.16, "1% writes/change": 1.00},
+        10_000: {"initial s": 17.46, "initial cpu s": 4.45, "initial MiB": 348, "echo s": 0.24, "no-op s": 0.32,
+                 "no-op cpu s": 0.11, "no-op MiB": 242, "1% s": 7.17, "1% s w/o push": 1.04, "1% cpu s": 1.58,
+                 "1% writes/change": 1.00, "1% MiB": 247},
+        100_000: {"initial s": 150.5, "initial cpu s": 48.41, "initial MiB": 1279, "echo s": 3.12, "no-op s": 2.70,
+                  "no-op cpu s": 0.99, "no-op MiB": 242, "1% s": 70.51, "1% s w/o push": 10.60, "1% cpu s": 15.55,
+                  "1% writes/change": 1.00, "1% MiB": 274},
     },
 }
 # "cpu s": CPU seconds of the sync process (its own work, HTTP client included; the emulators are

@@ -33,8 +33,8 @@ def follows_deletes(entity: Entity) -> bool:
 def mark_missing(conn: sa.Connection, side: str, entity: Entity, seen: set[str], now: datetime) -> int:
     """After a complete pull: rows it did not bring are deleted in that system; rows it brought live."""
     table = staging(side, entity.name)
-    present = list(conn.execute(sa.select(table.c.remote_id).where(table.c.deleted_at.is_(None))).scalars())
-    missing = [remote_id for remote_id in present if remote_id not in seen]
+    present = conn.execute(sa.select(table.c.remote_id).where(table.c.deleted_at.is_(None))).scalars()
+    missing = [remote_id for remote_id in present if remote_id not in seen]  # streamed: no copy of the table's ids
     for start in range(0, len(missing), 500):
         conn.execute(table.update().where(table.c.remote_id.in_(missing[start : start + 500])).values(deleted_at=now))
     return len(missing)

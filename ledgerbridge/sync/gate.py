@@ -26,6 +26,7 @@ from ledgerbridge.store import T, HubStore, dialect_insert, hub, to_json, utcnow
 from ledgerbridge.sync.deletes import DELETE_OPERATIONS
 from ledgerbridge.sync.outbox import PLANNED, supersede
 from ledgerbridge.sync.queue import settle as settle_queue
+from ledgerbridge.sync.queue import settle_everything
 from ledgerbridge.sync.plan import Plan, PlannedWrite
 
 
@@ -204,7 +205,10 @@ def apply_gate(
                          .values(released_at=now, released_by="data fixed"))
         if approved is not None:
             conn.execute(T["gate_blocks"].update().where(T["gate_blocks"].c.id == approved).values(applied_at=now))
-        settle_queue(store, conn, plan.entity, plan.side, plan.done(), everything=plan.everything)
+        if plan.everything:
+            settle_everything(store, conn, plan.entity, plan.side, plan.started_at, plan.still_queued())
+        else:
+            settle_queue(conn, plan.entity, plan.side, plan.done())
         planned = {w.hub_id: i for i, w in enumerate(result.planned)}
         carried = supersede(conn, plan.entity, plan.system, planned, keep_open=set(plan.deferred))
         if result.planned:

@@ -62,18 +62,17 @@ class Plan:
     not_created: dict[str, str] = field(default_factory=dict)  # hub id -> why it is not created (yet)
     waiting: dict[str, str] = field(default_factory=dict)  # hub id -> which referenced record is missing
     deferred: dict[str, str] = field(default_factory=dict)  # hub id -> why its write waits (retry, lookup)
-    considered: set[str] = field(default_factory=set)  # hub ids looked at (ledgerbridge.sync.queue)
-    everything: bool = False  # the whole table was looked at, not only the queue
+    considered: set[str] = field(default_factory=set)  # hub ids looked at from the queue (ledgerbridge.sync.queue)
+    everything: bool = False  # the whole table was looked at, not only the queue (considered stays empty)
+    started_at: Any = None  # when the plan began to read
     under_review: set[str] = field(default_factory=set)  # skipped until a person decides
 
     def still_queued(self) -> set[str]:
         """Records that must be looked at again next time: waiting for a parent, a retry or a review."""
         return set(self.waiting) | set(self.deferred) | self.under_review
 
-    def done(self) -> Iterator[str]:
-        """The records looked at that leave the queue (a generator: a first plan looks at every record)."""
-        still = self.still_queued()
-        return (hub_id for hub_id in self.considered if hub_id not in still)
+    def done(self) -> set[str]:
+        return self.considered - self.still_queued()
 
     def skip(self, hub_id: str, reason: str) -> None:
         self.not_created[hub_id] = reason
@@ -114,7 +113,7 @@ def plan_push(store: HubStore, config: SyncConfig, entity_name: str, side: str, 
         # gate replaces them, and their records already left the queue when that plan was recorded.
         only = None if queue is None else queue | set(waiting_rows) | _planned(conn, entity_name, system)
         plan.everything = only is None
-        now = utcnow()
+        now = plan.started_at = utcnow()
         under_review = _under_review(conn, entity_name, config, side)
         used_numbers = _used_numbers(conn, entity) if entity_config.number_policy == "hub" else set()
         # Read chunk by chunk, with what each chunk needs looked up for it alone: memory stays the
@@ -146,7 +145,8 @@ def _plan_chunk(conn: sa.Connection, plan: Plan, config: SyncConfig, entity: Ent
     for record in records:
         hub_values = {name: record[name] for name in field_names}
         hub_id = record["hub_id"]
-        plan.considered.add(hub_id)
+        if not plan.everything:
+            plan.considered.add(hub_id)
         if record["deleted_at"] is not None:
             _follow_delete(plan, config, entity, record, links.get(hub_id), hub_id in gone)
             continue

@@ -11,7 +11,7 @@ side planned for the first time (a hub made by an earlier version) is planned in
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import chain
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -40,20 +40,31 @@ def queued(conn: sa.Connection, entity: str, side: str) -> set[str] | None:
     return set(conn.execute(sa.select(queue.c.hub_id).where(queue.c.entity == entity, queue.c.side == side)).scalars())
 
 
-def settle(store: HubStore, conn: sa.Connection, entity: str, side: str, done: Iterable[str], *, everything: bool) -> None:
-    """The plan was recorded: the records in `done` leave the queue. After a full plan
-    (`everything`) the side is marked as planned from the queue from now on."""
+def settle(conn: sa.Connection, entity: str, side: str, done: Iterable[str]) -> None:
+    """The plan was recorded: the records in `done` leave the queue."""
     queue = T["plan_queue"]
-    batch: list[str] = []
-    for hub_id in chain(done, [None]):  # in batches, without a copy of `done` (a first plan's: the whole table)
-        if hub_id is not None:
-            batch.append(hub_id)
-        if batch and (hub_id is None or len(batch) == 500):
-            conn.execute(queue.delete().where(queue.c.entity == entity, queue.c.side == side, queue.c.hub_id.in_(batch)))
-            batch = []
-    if everything:
-        store.upsert(conn, T["cursors"], [{"system": _marker(side), "entity": entity, "cursor": "queued",
-                                           "updated_at": utcnow()}], ["system", "entity"])
+    ids = list(done)
+    for start in range(0, len(ids), 500):
+        conn.execute(queue.delete().where(queue.c.entity == entity, queue.c.side == side,
+                                          queue.c.hub_id.in_(ids[start : start + 500])))
+
+
+# A record queued this long before a full plan began reading was read by it (the transaction that
+# queued it had long committed); one queued later stays queued and is planned again next time.
+SETTLED_BEFORE = timedelta(minutes=1)
+
+
+def settle_everything(store: HubStore, conn: sa.Connection, entity: str, side: str, read_from: datetime,
+                      keep: Iterable[str]) -> None:
+    """A plan that read the whole table was recorded: what was queued before it read leaves the
+    queue, but for `keep` (records still waiting); the side is planned from the queue from now on.
+    No list of the table's ids is held for it."""
+    queue = T["plan_queue"]
+    conn.execute(queue.delete().where(queue.c.entity == entity, queue.c.side == side,
+                                      queue.c.queued_at <= read_from - SETTLED_BEFORE))
+    enqueue(conn, entity, keep, sides=(side,))
+    store.upsert(conn, T["cursors"], [{"system": _marker(side), "entity": entity, "cursor": "queued",
+                                       "updated_at": utcnow()}], ["system", "entity"])
 
 
 def _marker(side: str) -> str:

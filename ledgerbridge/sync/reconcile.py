@@ -143,7 +143,9 @@ def _merge_chunk(store: HubStore, conn: sa.Connection, config: SyncConfig, entit
     shadows: dict[str, dict[str, dict[str, Any]]] = {}
     for side, system in systems.items():
         shadows[side] = {}
-        for hub_id, shadow in load_shadows(conn, entity, system, by_hub.keys()).items():
+        loaded = load_shadows(conn, entity, system, by_hub.keys())
+        resolvers[side].prefetch(loaded.values())
+        for hub_id, shadow in loaded.items():
             resolvers[side].translate(shadow)  # a reference gone from the id map compares as None
             shadows[side][hub_id] = shadow
 
@@ -235,7 +237,9 @@ def _changed_rows(conn: sa.Connection, entity: Entity, side: str, system: str, r
     )
     field_names = entity.field_names
     rows = []
-    for record in conn.execute(query).mappings():
+    records = conn.execute(query).mappings().all()
+    resolver.prefetch(records)
+    for record in records:
         staged = {name: record[name] for name in field_names}
         values = dict(staged)
         problems = resolver.translate(values)
@@ -258,17 +262,33 @@ def _changed_rows(conn: sa.Connection, entity: Entity, side: str, system: str, r
 
 
 class _ReferenceResolver:
-    """Remote ids of referenced records (this system's) -> hub ids, loaded once per entity."""
+    """Remote ids of referenced records (this system's) -> hub ids, looked up for the rows at hand
+    (`prefetch` a page's at once), so a reconcile holds as many as it reads, not the parent table."""
+
+    CACHE = 50_000  # remembered ids per reference, before the oldest are forgotten
 
     def __init__(self, conn: sa.Connection, entity: Entity, system: str):
-        id_map = T["id_map"]
-        self.maps: dict[str, dict[str, str]] = {}
+        self.conn, self.system = conn, system
         self.references = entity.references
+        self.maps: dict[str, dict[str, str | None]] = {ref.name: {} for ref in self.references}
+
+    def prefetch(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Look up the references `rows` hold (staging form) in a few queries."""
+        if not self.references:
+            return
+        rows = list(rows)
+        id_map = T["id_map"]
         for ref in self.references:
-            query = sa.select(id_map.c.remote_id, id_map.c.hub_id).where(
-                id_map.c.entity == ref.reference, id_map.c.system == system
-            )
-            self.maps[ref.name] = dict(conn.execute(query).tuples().all())
+            known = self.maps[ref.name]
+            wanted = sorted({str(r[ref.name]) for r in rows if r.get(ref.name) is not None} - known.keys())
+            if len(known) + len(wanted) > self.CACHE:
+                known.clear()
+            for start in range(0, len(wanted), 500):
+                batch = wanted[start : start + 500]
+                known.update(dict.fromkeys(batch))
+                known.update(self.conn.execute(sa.select(id_map.c.remote_id, id_map.c.hub_id).where(
+                    id_map.c.entity == ref.reference, id_map.c.system == self.system,
+                    id_map.c.remote_id.in_(batch))).tuples().all())
 
     def translate(self, values: dict[str, Any]) -> list[str]:
         problems = []
@@ -276,6 +296,8 @@ class _ReferenceResolver:
             remote = values.get(ref.name)
             if remote is None:
                 continue
+            if str(remote) not in self.maps[ref.name]:
+                self.prefetch([values])
             hub_id = self.maps[ref.name].get(str(remote))
             if hub_id is None:
                 problems.append(f"{ref.name} points at {ref.reference} {remote!r}, which is not synced yet")
@@ -545,6 +567,7 @@ def _match(store: HubStore, conn: sa.Connection, entity: Entity, systems: dict[s
         creates = _unconfirmed_creates(conn, entity.name, system)
         for page in _unlinked_pages(conn, entity, side):
             rows, keys = [], []
+            resolvers[side].prefetch(page)
             for record in page:
                 values = {name: record[name] for name in field_names}
                 problems = resolvers[side].translate(values)
@@ -654,7 +677,9 @@ def _leftover_rows(conn: sa.Connection, entity: Entity, side: str, system: str, 
     for page in scratch.unlinked_pages(side):
         for start in range(0, len(page), PAGE):
             query = sa.select(table).where(table.c.remote_id.in_(page[start : start + PAGE])).order_by(table.c.remote_id)
-            for record in conn.execute(query).mappings():
+            records = conn.execute(query).mappings().all()
+            resolver.prefetch(records)
+            for record in records:
                 staged = {name: record[name] for name in entity.field_names}
                 values = dict(staged)
                 resolver.translate(values)
