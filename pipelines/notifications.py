@@ -8,7 +8,8 @@ notify_run_failure
 notify_run_success
     A successful run closes its job's open failure and says so.
 notify_check_failure
-    Reads the asset check evaluations of runs that finished since its last tick. A check that starts
+    Reads the asset check evaluations of runs that finished since its last tick (serve's warm worker,
+    which applies webhooks outside runs, tells its own through `tell_evaluation` and `tell_burst`). A check that starts
     failing is told once (and once more when it passes again), so a WARN check failing run after run
     while records stay held back sends one message, not one per run. What is failing is what is open
     in the hub. It also sends again what a channel did not take before.
@@ -183,17 +184,48 @@ def run_failure_message(job_name: str, run_id: str, failed: list[AssetCheckEvalu
         links=links_for(notify.console_url, notify.dagster_url, run_id))
 
 
-def check_failure_message(evaluation: AssetCheckEvaluation, run_id: str, audience: Audience) -> Notification:
+def check_failure_message(evaluation: AssetCheckEvaluation, run_id: str | None, audience: Audience,
+                          burst_id: str | None = None) -> Notification:
     """The check's own sentence (why, and what to do) with its counts; the metadata's tables of hub
-    ids stay in Dagster."""
+    ids stay in Dagster. `burst_id`: evaluated by serve's warm worker, outside a run."""
     check, notify = check_name(evaluation), audience.notify
     counts = {key: value.value for key, value in evaluation.metadata.items() if isinstance(value, COUNTS)}
     return Notification(
         "check_failure", f"{audience.sender}: check {check} failed. {evaluation.description or ''}".strip(),
-        {"check": check, "severity": evaluation.severity.value, "run_id": run_id, **counts,
+        {"check": check, "severity": evaluation.severity.value, "run_id": run_id,
+         **({"burst_id": burst_id} if burst_id else {}), **counts,
          **({"tenant": audience.tenant} if audience.tenant else {})},
         about=f"check {check}", subject=f"{audience.sender}: check {check} failed",
         links=links_for(notify.console_url, notify.dagster_url, run_id))
+
+
+def tell_evaluation(audience: Audience, evaluation: AssetCheckEvaluation, *, event_key: str,
+                    run_id: str | None = None, burst_id: str | None = None) -> bool:
+    """A failing check opens (or repeats) its notification, a passing one resolves it; True when told."""
+    check = check_name(evaluation)
+    if not evaluation.passed:
+        return audience.teller.tell(check_failure_message(evaluation, run_id, audience, burst_id), event_key=event_key,
+                                    severity=evaluation.severity.value.lower(), run_id=run_id)
+    by = f"run {run_id[:8]}" if run_id else f"webhook burst {(burst_id or '')[:14]}"
+    return audience.teller.resolve(f"check {check}", f"{audience.sender}: check {check} passes again ({by}).")
+
+
+def tell_burst(audience: Audience, entity: str, burst_id: str, failed_at: str | None, error: BaseException | None) -> bool:
+    """A webhook burst of serve's warm worker that failed opens (or repeats) a notification about the
+    entity's webhooks; one that completed resolves it. The error's type only: its text may name a record."""
+    about = f"webhooks {entity}"
+    if error is None:
+        return audience.teller.resolve(about, f"{audience.sender}: webhooks of {entity} are applied again "
+                                              f"({burst_id[:14]}).")
+    notify = audience.notify
+    text = (f"{audience.sender}: applying webhooks of {entity} failed at {failed_at or '?'} "
+            f"({type(error).__name__}); the events stay pending and are tried again with a growing pause. "
+            "The reason is in serve's log.")
+    message = Notification("run_failure", text, {"entity": entity, "burst_id": burst_id, "failed_at": failed_at,
+                                                 **({"tenant": audience.tenant} if audience.tenant else {})},
+                           about=about, subject=f"{audience.sender}: webhooks of {entity} failing",
+                           links=links_for(notify.console_url, None, None))
+    return audience.teller.tell(message, event_key=f"burst:{burst_id}", severity="error")
 
 
 def tell_run_failure(context: RunFailureSensorContext, audiences: Audiences) -> SkipReason | None:
@@ -225,15 +257,10 @@ def tell_check_changes(context: SensorEvaluationContext, audiences: Audiences) -
         for record in context.instance.get_records_for_run(
                 run.dagster_run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records:
             evaluation: AssetCheckEvaluation = record.event_log_entry.dagster_event.event_specific_data
-            check, evaluated = check_name(evaluation), evaluated + 1
+            evaluated += 1
             try:
-                if not evaluation.passed:
-                    told += audience.teller.tell(check_failure_message(evaluation, record.run_id, audience),
-                                                 event_key=f"check:{check}:{record.run_id}:{record.storage_id}",
-                                                 severity=evaluation.severity.value.lower(), run_id=record.run_id)
-                else:
-                    told += audience.teller.resolve(f"check {check}", f"{audience.sender}: check {check} passes "
-                                                                      f"again (run {record.run_id[:8]}).")
+                told += tell_evaluation(audience, evaluation, run_id=record.run_id,
+                                        event_key=f"check:{check_name(evaluation)}:{record.run_id}:{record.storage_id}")
             except NotifyError as exc:  # recorded in the hub; sent again below and by later ticks
                 undelivered.append(str(exc))
     context.update_cursor(cursor)

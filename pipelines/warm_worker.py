@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ from assets.factory import BURST_TAG, SIDE_TAG, STAGE_TAG
 from ledgerbridge.config import SyncConfig, load_config
 from ledgerbridge.connectors.base import Connector
 from ledgerbridge.leases import TIME_TO_LIVE, LeaseBusy, held
+from ledgerbridge.notify import NotifyError
 from ledgerbridge.store import HubStore
 from ledgerbridge.sync.engine import enabled_entities
 from ledgerbridge.systems import build_connector
@@ -71,6 +72,7 @@ from ledgerbridge.webhooks.inbox import (
     pending,
 )
 from pipelines.jobs import ENTITY_TAG
+from pipelines.notifications import Audience, OneAudience, tell_burst, tell_evaluation
 from resources import HubStoreResource, SystemsResource
 
 log = logging.getLogger("ledgerbridge.warm_worker")
@@ -200,6 +202,9 @@ class WarmWorker:
         self.after = applied_before(store)  # every event up to this id is applied
         self.failures: dict[str, int] = {}
         self.retry_at: dict[str, float] = {}
+        # Bursts run outside Dagster runs, so the notifier sensors (which read runs) do not see them:
+        # the worker tells its failed checks and failed bursts itself, through the same journal.
+        self.audience = OneAudience(config.notify, store).audience if config.notify.enabled else None
 
     @classmethod
     def for_config_file(cls, path: Path, instance: DagsterInstance, **kw: Any) -> "WarmWorker":
@@ -274,8 +279,19 @@ class WarmWorker:
         self._account(burst)
         return burst
 
+    def _tell(self, what: Callable[[Audience], bool]) -> None:
+        if self.audience is None:
+            return
+        try:
+            what(self.audience)
+        except NotifyError as exc:  # recorded in the hub; the check sensor's next tick sends it again
+            log.error("a notification was not delivered: %s", exc)
+
     def _account(self, burst: Burst) -> None:
         entity = burst.entity
+        self._tell(lambda audience: tell_burst(audience, entity, burst.burst_id,
+                                               burst.failed_at.to_user_string() if burst.failed_at else None,
+                                               burst.error))
         if burst.completed:
             self.failures.pop(entity, None)
             self.retry_at.pop(entity, None)
@@ -334,11 +350,15 @@ class WarmWorker:
                                  description=f"Applied {len(burst.events)} webhook event(s) ({burst.burst_id})"))
         burst.materialized.append(asset.key)
         for check in result.check_results or []:
-            self.recorder.record(AssetCheckEvaluation(
+            evaluation = AssetCheckEvaluation(
                 asset_key=check.asset_key or asset.key, check_name=check.check_name, passed=check.passed,
                 metadata=check.metadata, severity=check.severity, description=check.description,
                 blocking=self._blocking(asset, check.check_name),
-            ))
+            )
+            self.recorder.record(evaluation)
+            self._tell(lambda audience: tell_evaluation(
+                audience, evaluation, burst_id=burst.burst_id,
+                event_key=f"check:{evaluation.asset_key.to_user_string()}:{evaluation.check_name}:{burst.burst_id}"))
 
 
 def interrupt(signum, frame) -> None:  # noqa: ANN001

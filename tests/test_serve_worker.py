@@ -242,3 +242,47 @@ def test_a_burst_that_fails_keeps_its_events_pending_and_is_tried_again(linked, 
         assert again.completed
         assert [c["name"] for c in economic.all_raw("customers")] == ["After ApS"]
         assert [applied for _, applied in inbox_marks(store)] == [again.burst_id]
+
+
+def notifications(store: HubStore) -> dict[str, tuple[str, str]]:
+    """about -> (status, text) of the hub's notifications."""
+    table = T["notifications"]
+    with store.connect() as conn:
+        return {r.about: (r.status, r.text) for r in conn.execute(sa.select(table).order_by(table.c.id))}
+
+
+def test_a_burst_tells_its_failures_and_failing_checks_as_runs_do(linked, webcrm, economic):
+    """Bursts run outside Dagster runs, where the notifier sensors do not look: the worker tells them."""
+    path, store, receiver_url, org_id = linked
+    data = yaml.safe_load(path.read_text())
+    data["notify"] = {"console": True}
+    path.write_text(yaml.safe_dump(data))
+    with instance_for_test() as instance:
+        worker = WarmWorker.for_config_file(path, instance)
+        rename(webcrm, receiver_url, org_id, "Nissen Tech A/S")
+        webcrm.inject_fault(status=500, path_prefix="/Organisations", remaining=1000)  # webCRM is down
+
+        [failed] = worker.pass_once()
+
+        assert not failed.completed
+        status, text = notifications(store)["webhooks debtors"]
+        assert status == "open" and "applying webhooks of debtors failed at" in text
+        assert "Nissen" not in text  # the error's type, never its text (it may name the record)
+
+        webcrm.faults.clear()
+        webcrm.update_raw("Organisations", org_id, {"OrganisationVatNumber": "DK11815902"})  # a wrong check digit
+        time.sleep(worker.retry_at["debtors"] - time.monotonic() + 0.1)
+        [held] = worker.pass_once()
+
+        assert held.completed
+        told = notifications(store)
+        assert told["webhooks debtors"][0] == "resolved"
+        held_check = f"check {stage_key(path, 'plan', 'erp').to_user_string()}:held_back"
+        assert told[held_check][0] == "open" and "Nissen" not in told[held_check][1]
+
+        webcrm.update_raw("Organisations", org_id, {"OrganisationVatNumber": "DK13585628"})  # fixed at the source
+        rename(webcrm, receiver_url, org_id, "Nissen Technik A/S")
+        [fixed] = worker.pass_once()
+
+        assert fixed.completed
+        assert notifications(store)[held_check][0] == "resolved"
