@@ -94,7 +94,7 @@ def daemon_runs(registry: TenantRegistry, server_url: str, env: dict[str, str], 
     environment = {**os.environ, **env, "DAGSTER_HOME": str(home), "DAGSTER_PG_URL": dagster_url,
                    "LEDGERBRIDGE_TENANTS_DIR": str(registry.directory), "LEDGERBRIDGE_REGISTRY_SENSOR_SECONDS": "1"}
     os.environ["DAGSTER_PG_URL"] = dagster_url
-    daemon = subprocess.Popen([sys.executable, "-m", "pipelines.fast_daemon", "1", "run", "-w", "workspace.yaml"],
+    daemon = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fast_daemon.py"), "1", "run", "-w", "workspace.yaml"],
                               env=environment, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
     try:

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,8 +131,10 @@ def console_server(config: SyncConfig, hub_default: str, host: str, port: int) -
 # -- dagster processes ----------------------------------------------------------------------------
 
 def daemon_command() -> list[str]:
-    """`dagster-daemon run` (its module, with this interpreter) over the project's workspace."""
-    return [sys.executable, "-m", "dagster._daemon", "run", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    """`dagster-daemon run` (Dagster's command, installed beside this interpreter) over the project's workspace."""
+    beside = Path(sys.executable).with_name("dagster-daemon")
+    command = str(beside) if beside.exists() else shutil.which("dagster-daemon") or "dagster-daemon"
+    return [command, "run", "-w", str(PROJECT_ROOT / "workspace.yaml")]
 
 
 def worker_command() -> list[str]:

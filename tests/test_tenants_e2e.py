@@ -96,7 +96,7 @@ def test_three_tenants_sync_concurrently_in_isolation_within_the_run_limits(tmp_
     app, receivers = create_tenants_app(registry)
     receiver = ThreadedServer(app, name="tenants receiver").start()
     log = (tmp_path / "daemon.log").open("w")  # read it when this test fails
-    daemon = subprocess.Popen([sys.executable, "-m", "pipelines.fast_daemon", "1", "run", "-w", "workspace.yaml"],
+    daemon = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tests" / "fast_daemon.py"), "1", "run", "-w", "workspace.yaml"],
                               env={**os.environ, **env}, cwd=PROJECT_ROOT,
                               stdout=log, stderr=subprocess.STDOUT)
     instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
