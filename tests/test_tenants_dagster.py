@@ -131,7 +131,9 @@ def test_tenant_crons_and_the_nightly_reconcile_become_runs_of_each_tenant(two_t
         instance.add_dynamic_partitions(TENANTS.name, ["acme", "bolt"])
         since = (datetime.now(timezone.utc) - timedelta(minutes=16)).isoformat()
         result = evaluate(defs, "tenant_schedules", instance, cursor=since)
-        assert [(r.partition_key, r.tags["ledgerbridge/trigger"]) for r in result.run_requests] == [("bolt", "schedule")]
+        # (the nightly reconcile is left out here: its 02:00 may fall within the last 16 minutes)
+        assert [(r.partition_key, r.tags["ledgerbridge/trigger"]) for r in result.run_requests
+                if r.tags["ledgerbridge/trigger"] != "nightly"] == [("bolt", "schedule")]
         assert evaluate(defs, "tenant_schedules", instance, cursor=result.cursor).run_requests == []
         a_day = (datetime.now(timezone.utc) - timedelta(hours=25)).isoformat()
         nightly = [r for r in evaluate(defs, "tenant_schedules", instance, cursor=a_day).run_requests
