@@ -30,14 +30,14 @@ def follows_deletes(entity: Entity) -> bool:
         or "unlink" != entity.delete_in_crm
 
 
-def mark_missing(conn: sa.Connection, side: str, entity: Entity, seen: set[str], now: datetime) -> int:
-    """After a complete pull: rows it did not bring are deleted in that system; rows it brought live."""
+def mark_missing(conn: sa.Connection, side: str, entity: Entity, pull_started: datetime, now: datetime) -> int:
+    """After a complete pull: rows it did not bring are deleted in that system. Every row a pull brings
+    (and every row a confirmed write stores) gets `pulled_at` of its time, so the rows not written since
+    the pull started are the ones it did not find: one statement, no list of ids in memory."""
     table = staging(side, entity.name)
-    present = conn.execute(sa.select(table.c.remote_id).where(table.c.deleted_at.is_(None))).scalars()
-    missing = [remote_id for remote_id in present if remote_id not in seen]  # streamed: no copy of the table's ids
-    for start in range(0, len(missing), 500):
-        conn.execute(table.update().where(table.c.remote_id.in_(missing[start : start + 500])).values(deleted_at=now))
-    return len(missing)
+    return conn.execute(
+        table.update().where(table.c.deleted_at.is_(None), table.c.pulled_at < pull_started).values(deleted_at=now)
+    ).rowcount
 
 
 def action_for(config: SyncConfig, entity: Entity, target_side: str) -> str:

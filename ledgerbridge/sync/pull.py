@@ -61,7 +61,7 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
     columns = ("remote_id", *entity.field_names, "deleted_at", "remote_updated_at", "content_hash", "pulled_at")
     field_names = entity.field_names  # a property that builds a tuple: once per pull, not per record
     hash_of = content_hasher(fields)  # content_hash(values, fields), with the fields sorted once
-    seen: set[str] | None = set() if cursor is None and follows_deletes(entity) else None
+    complete = cursor is None and follows_deletes(entity)
     for chunk in connector.iter_changed(entity_name, cursor, chunk_size):
         now = utcnow()
         rows = []
@@ -70,8 +70,6 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
             for error in errors:
                 result.unconvertible.append(f"{entity_name} {record.remote_id}: {error}")
             values = normalise_record(entity_name, values)
-            if seen is not None:
-                seen.add(record.remote_id)
             get = values.get
             rows.append((record.remote_id, *[get(name) for name in field_names], None, record.updated_at,
                          hash_of(values), now))
@@ -87,9 +85,9 @@ def pull(store: HubStore, connector: Connector, side: str, entity_name: str, *, 
         result.pulled += len(rows)
         result.chunks += 1
         result.cursor = chunk.cursor or result.cursor
-    if seen is not None:  # everything was read: what is not there any more was deleted there
+    if complete:  # everything was read: what is not there any more was deleted there
         with store.begin() as conn:
-            result.deleted = mark_missing(conn, side, entity, seen, utcnow())
+            result.deleted = mark_missing(conn, side, entity, started, utcnow())
     _mark_complete(store, connector.system, entity_name, started)
     for problem in result.unconvertible:
         log.warning("pull: %s", problem)
