@@ -48,8 +48,11 @@ def test_sync_exits_non_zero_while_records_are_held_back_and_says_which(config_p
 
     out = capsys.readouterr().out
     assert "debtors: 1 held back" in out and "Broken Vat A/S -> economic" in out
-    assert main(["sync", "--config", config_path]) == 1  # still held (not planned again): still not all synced
-    assert "debtors: 1 record(s) held back in all, since earlier runs too" in capsys.readouterr().out
+    assert main(["sync", "--config", config_path]) == 1  # still held: still not all synced
+    # Held again by this run's plan (a record queued within a minute of a full plan is planned again),
+    # or counted from the earlier run's findings: either way the count is said.
+    again = capsys.readouterr().out
+    assert "debtors: 1 held back" in again or "debtors: 1 record(s) held back in all, since earlier runs too" in again
 
 
 def test_an_unreachable_system_is_one_line_naming_it_its_host_and_the_cause(tmp_path, sqlite_store, economic,
