@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -73,6 +74,15 @@ class FaultPlan:
             kind = self._random.choice(self.kinds)
             self.counts[kind] += 1
             return kind
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that went away mid-reply (a sync killed with SIGKILL, a timeout we injected) is part of
+    the experiment, not an error worth a traceback."""
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 class FaultProxy:
@@ -145,7 +155,7 @@ class FaultProxy:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = _QuietServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
