@@ -74,6 +74,27 @@ def _unreconciled_clause() -> sa.TextClause:
 UNRECONCILED = "(reconciled_hash IS NULL OR reconciled_hash <> content_hash)"
 
 
+# Columns many sync tables share, declared once (a Column belongs to one table: hence functions).
+def row_number() -> sa.Column:
+    return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database")
+
+
+def run_id_column() -> sa.Column:
+    return sa.Column("run_id", sa.String(64), comment="The Dagster run (or CLI run) that wrote the row")
+
+
+def entity_column() -> sa.Column:
+    return sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about")
+
+
+def hub_id_column() -> sa.Column:
+    return sa.Column("hub_id", sa.String(32), nullable=False, comment="The golden record's hub id (hub_<entity>.hub_id)")
+
+
+def system_column() -> sa.Column:
+    return sa.Column("system", sa.String(40), nullable=False, comment="The external system (webcrm, economic, ...)")
+
+
 def build_metadata() -> sa.MetaData:
     metadata = sa.MetaData()
     ts = lambda name, **kw: sa.Column(name, sa.DateTime(timezone=True), **kw)  # noqa: E731
@@ -154,11 +175,11 @@ def build_metadata() -> sa.MetaData:
     sa.Table(
         "outbox",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
-        sa.Column("run_id", sa.String(64), comment="The Dagster run (or CLI run) that wrote the row"),
-        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
-        sa.Column("hub_id", sa.String(32), nullable=False, comment="The golden record's hub id (hub_<entity>.hub_id)"),
-        sa.Column("system", sa.String(40), nullable=False, comment="The external system (webcrm, economic, ...)"),
+        row_number(),
+        run_id_column(),
+        entity_column(),
+        hub_id_column(),
+        system_column(),
         sa.Column("operation", sa.String(10), nullable=False, comment="create | update"),
         sa.Column("payload", sa.Text, nullable=False, comment="The values to write, as JSON in that system's terms (pruned after the retention period)"),
         sa.Column("payload_hash", sa.String(64), nullable=False, comment="Hash of the payload: the same intent is never written twice"),
@@ -176,8 +197,8 @@ def build_metadata() -> sa.MetaData:
     sa.Table(
         "quarantine",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
-        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
+        row_number(),
+        entity_column(),
         sa.Column("record_key", sa.String(64), nullable=False, comment="The hub id of the record held back or warned about"),
         sa.Column("target", sa.String(40), nullable=False, comment="The system the record was to be written to"),
         sa.Column("field", sa.String(80), nullable=False, comment="The field that failed the check"),
@@ -195,10 +216,10 @@ def build_metadata() -> sa.MetaData:
     sa.Table(
         "conflicts",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
-        sa.Column("run_id", sa.String(64), comment="The Dagster run (or CLI run) that wrote the row"),
-        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
-        sa.Column("hub_id", sa.String(32), nullable=False, comment="The golden record's hub id (hub_<entity>.hub_id)"),
+        row_number(),
+        run_id_column(),
+        entity_column(),
+        hub_id_column(),
         sa.Column("field", sa.String(80), nullable=False, comment="The field both systems changed since the last sync"),
         sa.Column("crm_value", sa.Text, comment="The CRM's new value"),
         sa.Column("erp_value", sa.Text, comment="The ERP's new value"),
@@ -211,11 +232,11 @@ def build_metadata() -> sa.MetaData:
     sa.Table(
         "audit_log",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
-        sa.Column("run_id", sa.String(64), comment="The Dagster run (or CLI run) that wrote the row"),
-        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
-        sa.Column("hub_id", sa.String(32), nullable=False, comment="The golden record's hub id (hub_<entity>.hub_id)"),
-        sa.Column("system", sa.String(40), nullable=False, comment="The external system (webcrm, economic, ...)"),
+        row_number(),
+        run_id_column(),
+        entity_column(),
+        hub_id_column(),
+        system_column(),
         sa.Column("operation", sa.String(10), nullable=False, comment="What was done: create, update, delete, bar, ..."),
         sa.Column("before", sa.Text, comment="The record's values in that system before the write, as JSON"),
         sa.Column("after", sa.Text, comment="The values written, as JSON"),
@@ -235,8 +256,8 @@ def build_metadata() -> sa.MetaData:
     sa.Table(
         "inbox",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
-        sa.Column("system", sa.String(40), nullable=False, comment="The external system (webcrm, economic, ...)"),
+        row_number(),
+        system_column(),
         sa.Column("entity", sa.String(40), comment="The entity the event is about, where the system says"),
         sa.Column("event", sa.String(80), comment="The event's type as the system names it"),
         sa.Column("remote_id", sa.Text, comment="The id, in that system, of the record the event is about"),
@@ -260,9 +281,9 @@ def build_metadata() -> sa.MetaData:
     sa.Table(
         "gate_blocks",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
-        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
-        sa.Column("system", sa.String(40), nullable=False, comment="The external system (webcrm, economic, ...)"),
+        row_number(),
+        entity_column(),
+        system_column(),
         sa.Column("reason", sa.Text, nullable=False, comment="The gate's sentence when it first blocked"),
         ts("blocked_at", nullable=False, comment="When the gate stopped the push"),
         ts("released_at", comment="When the stop was lifted; NULL while it holds"),
@@ -273,7 +294,7 @@ def build_metadata() -> sa.MetaData:
     sa.Table(
         "notifications",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
+        row_number(),
         sa.Column("kind", sa.String(30), nullable=False, comment="run_failure | check_failure"),
         sa.Column("about", sa.String(250), nullable=False, comment="What failed ('check plan/erp_debtors:quality_gate', 'job sync_debtors'): one open row each"),
         sa.Column("event_key", sa.String(250), nullable=False, unique=True, comment="The Dagster event that was told (each is told once) (the Dagster event told: once)"),
@@ -305,9 +326,9 @@ def build_metadata() -> sa.MetaData:
     sa.Table(
         "erasures",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
-        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
-        sa.Column("hub_id", sa.String(32), nullable=False, comment="The golden record's hub id (hub_<entity>.hub_id)"),
+        row_number(),
+        entity_column(),
+        hub_id_column(),
         sa.Column("systems", sa.Text, nullable=False, comment="Per system what was done there: 'webcrm: anonymised; economic: deleted' (no personal data)"),
         sa.Column("reason", sa.Text, nullable=False, comment="Why the record was erased (e.g. 'Art. 17 request 2026-118', 'deleted in webcrm')"),
         sa.Column("requested_by", sa.String(200), nullable=False, comment="Who asked for it (a person, or 'ledgerbridge sync' for a delete at the source)"),
@@ -317,8 +338,8 @@ def build_metadata() -> sa.MetaData:
     sa.Table(
         "match_candidates",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
-        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
+        row_number(),
+        entity_column(),
         sa.Column("crm_remote_id", sa.Text, nullable=False, comment="The CRM record's id"),
         sa.Column("erp_remote_id", sa.Text, nullable=False, comment="The ERP record's id"),
         sa.Column("score", sa.Float, nullable=False, comment="How alike the two are (the matching's rapidfuzz score)"),
@@ -332,9 +353,9 @@ def build_metadata() -> sa.MetaData:
     sa.Table(
         "duplicate_candidates",
         metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True, comment="Row number, given by the database"),
-        sa.Column("entity", sa.String(40), nullable=False, comment="The entity (debtors, invoices, ...) the row is about"),
-        sa.Column("system", sa.String(40), nullable=False, comment="The external system (webcrm, economic, ...)"),
+        row_number(),
+        entity_column(),
+        system_column(),
         sa.Column("remote_id_a", sa.Text, nullable=False, comment="One record's id in that system"),
         sa.Column("remote_id_b", sa.Text, nullable=False, comment="The other record's id in that system"),
         sa.Column("score", sa.Float, nullable=False, comment="How alike the two are (the matching's rapidfuzz score)"),
