@@ -26,7 +26,7 @@ from ledgerbridge.connectors.base import (
     Chunk, ConnectorError, FieldLimits, RecordGone, RecordRejected, RemoteRecord, WriteGuard,
 )
 from ledgerbridge.connectors.http import HttpClient
-from ledgerbridge.systems.tribecrm.mapping import CONTACT, DEFAULT_ERP_ID_PROPERTY, TribeMapping
+from ledgerbridge.systems.tribecrm.mapping import DEFAULT_ERP_ID_PROPERTY, TribeMapping
 from ledgerbridge.systems.vocabulary import get_path, parse_timestamp
 
 API_PREFIX = "/v1/odata"

@@ -45,7 +45,6 @@ import secrets
 import time
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
