@@ -517,16 +517,8 @@ def _unlinked_pages(conn: sa.Connection, entity: Entity, side: str) -> Iterator[
     """Staging rows no hub record holds yet (and not deleted there), page by page."""
     table, candidates = staging(side, entity.name), _scratch_candidates
     joined = candidates.join(table, table.c.remote_id == candidates.c.remote_id)
-    last = None
-    while True:
-        query = sa.select(table).select_from(joined).where(candidates.c.side == side, candidates.c.hub_id.is_(None))
-        if last is not None:
-            query = query.where(candidates.c.remote_id > last)
-        page = conn.execute(query.order_by(candidates.c.remote_id).limit(PAGE * 4)).mappings().all()
-        if not page:
-            return
-        last = page[-1]["remote_id"]
-        yield page
+    query = sa.select(table).select_from(joined).where(candidates.c.side == side, candidates.c.hub_id.is_(None))
+    yield from _keyset_pages(conn, query, candidates.c.remote_id, "remote_id")
 
 
 def _open_hub_pages(conn: sa.Connection, entity: Entity, system: str) -> Iterator[list[Mapping[str, Any]]]:
@@ -534,15 +526,20 @@ def _open_hub_pages(conn: sa.Connection, entity: Entity, system: str) -> Iterato
     table, id_map = hub(entity.name), T["id_map"]
     joined = table.outerjoin(id_map, sa.and_(id_map.c.entity == entity.name, id_map.c.system == system,
                                              id_map.c.hub_id == table.c.hub_id))
+    query = sa.select(table).select_from(joined).where(id_map.c.hub_id.is_(None), table.c.deleted_at.is_(None))
+    yield from _keyset_pages(conn, query, table.c.hub_id, "hub_id")
+
+
+def _keyset_pages(conn: sa.Connection, query: sa.Select, key: sa.ColumnElement, name: str
+                  ) -> Iterator[list[Mapping[str, Any]]]:
+    """`query`'s rows page by page, in order of the unique `key` (read back as `name`), each page after the last."""
     last = None
     while True:
-        query = sa.select(table).select_from(joined).where(id_map.c.hub_id.is_(None), table.c.deleted_at.is_(None))
-        if last is not None:
-            query = query.where(table.c.hub_id > last)
-        page = conn.execute(query.order_by(table.c.hub_id).limit(PAGE * 4)).mappings().all()
+        page_query = query if last is None else query.where(key > last)
+        page = conn.execute(page_query.order_by(key).limit(PAGE * 4)).mappings().all()
         if not page:
             return
-        last = page[-1]["hub_id"]
+        last = page[-1][name]
         yield page
 
 
