@@ -288,7 +288,7 @@ def build_metadata() -> sa.MetaData:
         ts("blocked_at", nullable=False, comment="When the gate stopped the push"),
         ts("released_at", comment="When the stop was lifted; NULL while it holds"),
         sa.Column("released_by", sa.String(200), comment="A person (ledgerbridge gate release), or 'data fixed'"),
-        ts("applied_at", comment="When a released mass delete was followed (the release is used up then) (a released mass delete was followed in this run (the release is used up))"),
+        ts("applied_at", comment="When a released mass delete was followed (the release is used up then)"),
         comment="Pushes the quality gate stopped: they stay stopped until the data is fixed or a person releases them.",
     )
     sa.Table(
@@ -297,7 +297,7 @@ def build_metadata() -> sa.MetaData:
         row_number(),
         sa.Column("kind", sa.String(30), nullable=False, comment="run_failure | check_failure"),
         sa.Column("about", sa.String(250), nullable=False, comment="What failed ('check plan/erp_debtors:quality_gate', 'job sync_debtors'): one open row each"),
-        sa.Column("event_key", sa.String(250), nullable=False, unique=True, comment="The Dagster event that was told (each is told once) (the Dagster event told: once)"),
+        sa.Column("event_key", sa.String(250), nullable=False, unique=True, comment="The Dagster event that was told (each is told once)"),
         sa.Column("severity", sa.String(10), nullable=False, comment="error | warn"),
         sa.Column("text", sa.Text, nullable=False, comment="The sentence sent (entity, system, counts: no record data)"),
         sa.Column("details", sa.Text, comment="JSON: counts and ids"),
